@@ -1,0 +1,165 @@
+"""Flat YAML experiment configs with ``key.sub=value`` command-line overrides.
+
+A config has the sections ``model`` (``name`` + ``args``: the upstream constructor arguments), ``data``,
+``eval``, ``infer``, ``train`` and ``system``. Every key a section may hold is listed in :data:`SCHEMA`
+with its type, so a misspelt key or a value of the wrong type stops the run with one line that names
+the key. ``model.args`` is checked against the model constructor's signature.
+"""
+import inspect
+import os
+
+import yaml
+
+ANY = object()  # a key whose value may be of any YAML type
+
+SCHEMA = {
+    "model": {"name": str, "args": dict},
+    "data": {
+        "dataset": str,  # reds4 | vimeo90k_test | video_folder | sixgray | ...
+        "root": str,  # dataset root folder
+        "gt_dir": str,  # ground-truth frames, relative to root
+        "lq_dir": str,  # low-quality input frames, relative to root
+        "clips": list,  # clip names to evaluate (REDS4: ['000', '011', '015', '020'])
+        "meta_file": str,  # list of clips (Vimeo90K: sep_testlist.txt), relative to root
+        "num_frames": int,  # frames per clip (0 = all)
+        "scale": int,  # super-resolution factor
+        "filename_tmpl": str,  # frame file name template, e.g. '{:08d}.png'
+        "mask_path": str,
+        "scenes": list,
+        "sigma": ANY,
+    },
+    "eval": {
+        "metrics": list,  # psnr, ssim
+        "convert_to": str,  # rgb | y
+        "crop_border": int,
+        "protocol": str,  # all_frames | center_frame
+        "mirror_extend": bool,  # Vimeo90K-T: mirror the 7 frames to 14, as mmagic's test config
+        "save_frames": bool,
+        "output_dir": str,
+        "max_clips": int,  # evaluate only the first N clips (0 = all)
+        "tile": list,
+        "tile_overlap": list,
+    },
+    "infer": {
+        "chunk_frames": int,  # frames per temporal chunk (0 = whole clip)
+        "chunk_overlap": int,  # frames shared by consecutive chunks
+        "tile": int,  # LR spatial tile size (0 = whole frame)
+        "tile_overlap": int,
+        "fps": ANY,
+        "output_dir": str,
+        "save_png": bool,
+        "save_mp4": bool,
+        "baseline": str,  # model-free baseline used when no checkpoint is given (bicubic)
+    },
+    "train": {"_any": ANY},
+    "system": {
+        "device_target": str,  # CPU | GPU | Ascend
+        "mode": str,  # pynative | graph
+        "device_id": int,
+        "seed": int,
+    },
+}
+
+CHOICES = {
+    ("system", "device_target"): ("CPU", "GPU", "Ascend"),
+    ("system", "mode"): ("pynative", "graph"),
+    ("eval", "convert_to"): ("rgb", "y"),
+}
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the file and key."""
+
+
+def load_config(path, overrides=()):
+    """Read ``path``, apply ``key.sub=value`` overrides, validate and return a plain dict."""
+    path = str(path)
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as handle:
+        try:
+            cfg = yaml.safe_load(handle) or {}
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{path}: invalid YAML ({str(err).splitlines()[0]})") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: top level must be a mapping of sections")
+    for item in overrides:
+        apply_override(cfg, item, path)
+    validate(cfg, path)
+    return cfg
+
+
+def apply_override(cfg, item, source="config"):
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' must look like section.key=value")
+    dotted, raw = item.split("=", 1)
+    keys = dotted.strip().split(".")
+    if len(keys) < 2:
+        raise ConfigError(f"override '{item}' must name a section and a key, e.g. eval.crop_border=4")
+    node = cfg
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: override '{dotted}' goes through '{key}', which is not a section")
+    node[keys[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+
+
+def validate(cfg, source="config"):
+    for section, body in cfg.items():
+        if section not in SCHEMA:
+            raise ConfigError(f"{source}: unknown section '{section}' (valid: {', '.join(SCHEMA)})")
+        if body is None:
+            continue
+        if not isinstance(body, dict):
+            raise ConfigError(f"{source}: section '{section}' must be a mapping")
+        allowed = SCHEMA[section]
+        for key, value in body.items():
+            if "_any" in allowed:
+                continue
+            if key not in allowed:
+                raise ConfigError(f"{source}: unknown key '{section}.{key}' (valid: {', '.join(allowed)})")
+            _check_type(f"{section}.{key}", value, allowed[key], source)
+            choices = CHOICES.get((section, key))
+            if choices and value not in choices:
+                raise ConfigError(f"{source}: '{section}.{key}' is '{value}', expected one of {', '.join(choices)}")
+    model = cfg.get("model")
+    if not model or "name" not in model:
+        raise ConfigError(f"{source}: missing key 'model.name'")
+    check_model_args(model["name"], model.get("args") or {}, source)
+
+
+def _check_type(name, value, expected, source):
+    if expected is ANY or value is None:
+        return
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        ok = True
+    if not ok:
+        raise ConfigError(
+            f"{source}: '{name}' should be {expected.__name__}, got {type(value).__name__} ({value!r})"
+        )
+
+
+def check_model_args(name, args, source="config"):
+    """Every ``model.args`` key must be a constructor argument; types must match the defaults'."""
+    from mindediting.models import model_class
+
+    try:
+        signature = inspect.signature(model_class(name).__init__)
+    except ValueError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    params = signature.parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    for key, value in args.items():
+        if key not in params:
+            if takes_kwargs:
+                continue
+            valid = [p for p in params if p != "self"]
+            raise ConfigError(f"{source}: unknown key 'model.args.{key}' for {name} (valid: {', '.join(valid)})")
+        default = params[key].default
+        if default is inspect.Parameter.empty or default is None or value is None:
+            continue
+        if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+            continue
+        expected = float if isinstance(default, float) else type(default)
+        _check_type(f"model.args.{key}", value, expected, source)

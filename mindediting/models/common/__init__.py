@@ -1,0 +1,1 @@
+"""Pieces shared by several models: flow warping, SPyNet, residual blocks, upsamplers."""

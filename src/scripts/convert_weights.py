@@ -1,0 +1,57 @@
+"""Convert an official PyTorch checkpoint (.pth) to a MindSpore checkpoint (.ckpt), without torch.
+
+Example:
+    python src/scripts/convert_weights.py --model basicvsr \
+        --src basicvsr_reds4_20120409-0e599677.pth --dst basicvsr_reds4.ckpt \
+        --config configs/basicvsr/basicvsr_reds4.yaml
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+from mindediting.models import MODELS  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", required=True, choices=sorted(MODELS), help="model name")
+    parser.add_argument("--src", required=True, help="PyTorch checkpoint (.pth), as released upstream")
+    parser.add_argument("--dst", required=True, help="MindSpore checkpoint to write (.ckpt)")
+    parser.add_argument(
+        "--config",
+        help="YAML config whose model.args are the upstream constructor arguments; when given, the model is "
+        "built and every missing, unexpected or shape-mismatched key is reported",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mindediting.config import load_config
+    from mindediting.convert.converter import check_params, load_and_convert, save_ckpt
+    from mindediting.convert.pth_reader import CheckpointError
+
+    try:
+        model_kwargs = {}
+        if args.config:
+            cfg = load_config(args.config)
+            if cfg["model"]["name"] != args.model:
+                raise CheckpointError(f"{args.config}: model.name is '{cfg['model']['name']}', not '{args.model}'")
+            model_kwargs = dict(cfg["model"].get("args") or {})
+        params = load_and_convert(args.model, args.src, **model_kwargs)
+        if args.config:
+            from mindediting.models import build_model
+
+            check_params(params, build_model(args.model, **model_kwargs), args.src)
+        save_ckpt(params, args.dst)
+    except (CheckpointError, ValueError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.dst} ({len(params)} tensors, {sum(v.size for v in params.values()):,} values)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
