@@ -14,7 +14,8 @@ from tests.golden import golden_dir, load, load_config
 def gold():
     folder = golden_dir("metrics", need=("config.json", "gt_rgb_u8.npy", "pred_rgb_u8.npy", "pred_rgb_float.npy"))
     cfg = load_config(folder)
-    arrays = {name: load(folder, f"{name}.npy") for name in ("gt_rgb_u8", "pred_rgb_u8", "pred_rgb_float", "gt_y_float")}
+    names = ("gt_rgb_u8", "pred_rgb_u8", "pred_rgb_float", "gt_y_float")
+    arrays = {name: load(folder, f"{name}.npy") for name in names}
     return cfg, arrays
 
 
@@ -30,7 +31,8 @@ def test_basicsr_psnr_ssim_match_golden(gold, crop, y):
     assert abs(ssim - cfg["values"][f"ssim_{key}"]) <= tol["ssim_abs"]
     # channel order: the same frames in BGR order give the same numbers when declared as BGR
     bgr_pred, bgr_gt = a["pred_rgb_u8"][..., ::-1], a["gt_rgb_u8"][..., ::-1]
-    assert calculate_psnr(bgr_pred, bgr_gt, crop, test_y_channel=y, channel_order="BGR") == pytest.approx(psnr, abs=1e-12)
+    bgr_psnr = calculate_psnr(bgr_pred, bgr_gt, crop, test_y_channel=y, channel_order="BGR")
+    assert bgr_psnr == pytest.approx(psnr, abs=1e-12)
     # CHW input gives the same value as HWC
     chw = calculate_ssim(a["pred_rgb_u8"].transpose(2, 0, 1), a["gt_rgb_u8"].transpose(2, 0, 1), crop,
                          input_order="CHW", test_y_channel=y)
@@ -44,8 +46,9 @@ def test_y_channel_is_unrounded_bt601(gold):
     assert y.shape == a["gt_rgb_u8"].shape[:2] + (1,) and y.dtype == np.float32
     np.testing.assert_allclose(y[..., 0], a["gt_y_float"], rtol=0, atol=atol)
     pixels = np.array(cfg["values"]["y_of_pixels"]["rgb_u8"], dtype=np.uint8)[None]
-    np.testing.assert_allclose(to_y_channel(pixels)[0, :, 0], cfg["values"]["y_of_pixels"]["y_float"], rtol=0, atol=atol)
-    np.testing.assert_allclose(vrt_y_channel(pixels)[0], cfg["values"]["y_of_pixels"]["y_float"], rtol=0, atol=atol)
+    expected = cfg["values"]["y_of_pixels"]["y_float"]
+    np.testing.assert_allclose(to_y_channel(pixels)[0, :, 0], expected, rtol=0, atol=atol)
+    np.testing.assert_allclose(vrt_y_channel(pixels)[0], expected, rtol=0, atol=atol)
     # a 1-channel image is only rescaled, not converted
     np.testing.assert_allclose(to_y_channel(a["gt_rgb_u8"][..., :1]), a["gt_rgb_u8"][..., :1], rtol=0, atol=1e-4)
 
@@ -141,7 +144,7 @@ def test_errors_name_the_problem():
         calculate_psnr(a, b)
     with pytest.raises(ValueError, match=r"\(16, 16, 3\) vs \(16, 17, 3\)"):
         calculate_ssim(a, b)
-    with pytest.raises(ValueError, match=r"calculate_psnr_vrt: image shapes are different: \(16, 16, 3\) vs \(16, 17, 3\)"):
+    with pytest.raises(ValueError, match=r"calculate_psnr_vrt: image shapes are different: \(16, 16, 3\) vs \(16, 17"):
         calculate_psnr_vrt(a, b)
     with pytest.raises(ValueError, match="Wrong input_order 'CWH'"):
         calculate_psnr(a, a, input_order="CWH")
