@@ -1,0 +1,114 @@
+"""MetaSCI for video snapshot compressive imaging, as in the cacti toolbox (``cacti/models/metasci.py``).
+
+Paper: Z. Wang, H. Zhang, Z. Cheng, B. Chen, X. Yuan, "MetaSCI: Scalable and Adaptive
+Reconstruction for Video Compressive Sensing", CVPR 2021 (https://arxiv.org/abs/2103.01786).
+
+Call: ``net(meas (B, 1, H, W), mask (B, 8, H, W), mask_s (B, 1, H, W)) -> (B, 8, H, W)``; frames in
+[0, 1], ``meas = sum_k mask_k * x_k``, ``mask_s`` = mask sum with zeros replaced by 1; H and W even.
+The input is ``y/mask_s * (1 + mask)`` (see :func:`mindediting.data.sci.init_estimate`); then an
+encoder (stride-2), three residual blocks of 128 channels and a decoder (transposed conv) give the
+8 frames. LeakyReLU slope 0.01 (torch's default) everywhere.
+
+Beyond the toolbox (off by default, so toolbox checkpoints load exactly): ``num_masks > 0`` adds
+the paper's mask-specific light-weight modulation, a per-output-channel scale (init 1) and shift
+(init 0) after every convolution, one set per mask, selected with ``mask_id``; :func:`modulation_params`
+lists them so that adapting to a new mask trains only those.
+"""
+import mindspore as ms
+from mindspore import nn, ops
+
+LRELU_SLOPE = 0.01  # torch nn.LeakyReLU() default
+
+
+def conv(cin, cout, kernel, stride=1, padding=0):
+    return nn.Conv2d(cin, cout, kernel, stride, pad_mode="pad", padding=padding, has_bias=True)
+
+
+def lrelu():
+    return nn.LeakyReLU(LRELU_SLOPE)
+
+
+class ResnetBlock(nn.Cell):
+    """``t = x + conv1(x)``; ``out = conv2(t)`` (conv2 ends with an activation; no outer skip)."""
+
+    def __init__(self, ch):
+        super().__init__()
+        self.conv1 = nn.SequentialCell(
+            conv(ch, ch, 3, 1, 1), lrelu(), conv(ch, ch, 1), lrelu(), conv(ch, ch, 3, 1, 1), lrelu(), conv(ch, ch, 3, 1, 1)
+        )
+        self.conv2 = nn.SequentialCell(conv(ch, ch, 3, 1, 1), lrelu(), conv(ch, ch, 1), lrelu())
+
+    def construct(self, x):
+        return self.conv2(x + self.conv1(x))
+
+
+class Modulation(nn.Cell):
+    """Per-mask, per-channel affine modulation ``x * scale[m] + shift[m]`` (MetaSCI paper option)."""
+
+    def __init__(self, num_masks, channels):
+        super().__init__()
+        self.scale = ms.Parameter(ops.ones((num_masks, channels, 1, 1), ms.float32), name="scale")
+        self.shift = ms.Parameter(ops.zeros((num_masks, channels, 1, 1), ms.float32), name="shift")
+
+    def construct(self, x, mask_id):
+        return x * self.scale[mask_id] + self.shift[mask_id]
+
+
+class MetaSCI(nn.Cell):
+    """MetaSCI backbone (8 frames). ``num_masks``: 0 = toolbox model; > 0 adds modulation parameters."""
+
+    def __init__(self, num_masks=0):
+        super().__init__()
+        self.num_masks = int(num_masks)
+        self.conv1 = nn.SequentialCell(
+            conv(8, 32, 5, 1, 2), lrelu(), conv(32, 64, 3, 1, 1), lrelu(), conv(64, 64, 1), lrelu(),
+            conv(64, 128, 3, 2, 1), lrelu(),
+        )
+        self.layers = nn.CellList([ResnetBlock(128) for _ in range(3)])
+        # torch ConvTranspose2d(k3, s2, p1, output_padding=1) == this padding (see mindspore_notes.md)
+        self.conv2 = nn.SequentialCell(
+            nn.Conv2dTranspose(128, 64, 3, 2, pad_mode="pad", padding=(1, 0, 1, 0), has_bias=True), lrelu(),
+            conv(64, 32, 3, 1, 1), lrelu(), conv(32, 16, 1), lrelu(), conv(16, 8, 3, 1, 1),
+        )
+        if self.num_masks > 0:
+            self.mod_enc = Modulation(self.num_masks, 128)
+            self.mod_res = nn.CellList([Modulation(self.num_masks, 128) for _ in range(3)])
+            self.mod_out = Modulation(self.num_masks, 8)
+
+    def construct(self, meas, mask, mask_s, mask_id=0):
+        meas_re = meas / mask_s
+        data = meas_re + mask * meas_re
+        out = self.conv1(data)
+        if self.num_masks > 0:
+            out = self.mod_enc(out, mask_id)
+        for i, layer in enumerate(self.layers):
+            out = layer(out)
+            if self.num_masks > 0:
+                out = self.mod_res[i](out, mask_id)
+        out = self.conv2(out)
+        if self.num_masks > 0:
+            out = self.mod_out(out, mask_id)
+        return out
+
+
+def modulation_params(net):
+    """The mask-specific parameters (empty for the toolbox model): train only these to adapt."""
+    return [p for p in net.trainable_params() if ".scale" in p.name or ".shift" in p.name]
+
+
+def convert_state_dict(state, **ctor_kwargs):
+    """Upstream keys are already the Cell's names (convs keep ``weight``/``bias``; the transposed
+    conv weight is ``(in, out, k, k)`` in both frameworks). Modulation parameters, when asked for
+    with ``num_masks`` and absent from a toolbox checkpoint, start at identity."""
+    import numpy as np
+
+    out = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in state.items()}
+    num_masks = int(ctor_kwargs.get("num_masks", 0) or 0)
+    if num_masks > 0 and not any(k.startswith("mod_") for k in out):
+        names = ["mod_enc"] + [f"mod_res.{i}" for i in range(3)]
+        for name in names:
+            out[f"{name}.scale"] = np.ones((num_masks, 128, 1, 1), np.float32)
+            out[f"{name}.shift"] = np.zeros((num_masks, 128, 1, 1), np.float32)
+        out["mod_out.scale"] = np.ones((num_masks, 8, 1, 1), np.float32)
+        out["mod_out.shift"] = np.zeros((num_masks, 8, 1, 1), np.float32)
+    return out
