@@ -35,6 +35,9 @@ class BasicVSRNet(nn.Cell):
         self.conv_hr = conv2d(64, 64, 3, 1, 1)
         self.conv_last = conv2d(64, 3, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(alpha=0.1)
+        # The mirror test reads a tensor value on the host; graph-mode export turns it off (the result is
+        # the same up to float noise: it only decides whether forward flows are computed or reused).
+        self.detect_mirror = True
 
     @staticmethod
     def is_mirror_extended(lrs):
@@ -67,7 +70,8 @@ class BasicVSRNet(nn.Cell):
 
     def construct(self, lrs):
         n, t, _, h, w = lrs.shape
-        flows_forward, flows_backward = self.compute_flow(lrs, self.is_mirror_extended(lrs))
+        mirror = self.is_mirror_extended(lrs) if self.detect_mirror else False
+        flows_forward, flows_backward = self.compute_flow(lrs, mirror)
 
         # backward propagation
         backward_feats = [None] * t

@@ -1,0 +1,37 @@
+"""Device/mode setup and model loading shared by the top-level scripts (not used by library code)."""
+import logging
+
+SCI_MODELS = ("metasci", "efficientsci", "qsci")
+
+
+def add_runtime_args(parser):
+    parser.add_argument("--device_target", choices=("CPU", "GPU", "Ascend"), help="overrides system.device_target")
+    parser.add_argument("--mode", choices=("pynative", "graph"), help="overrides system.mode")
+    parser.add_argument("overrides", nargs="*", help="config overrides section.key=value, e.g. eval.crop_border=4")
+
+
+def setup_runtime(cfg, args):
+    """Apply --device_target/--mode (or the config's ``system`` section) to MindSpore's context."""
+    import mindspore as ms
+
+    system = cfg.setdefault("system", {}) or {}
+    device = args.device_target or system.get("device_target") or "CPU"
+    mode = args.mode or system.get("mode") or "pynative"
+    system.update(device_target=device, mode=mode)
+    ms.set_context(device_target=device, mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
+    if system.get("device_id") is not None:
+        ms.set_context(device_id=system["device_id"])
+    if system.get("seed") is not None:
+        ms.set_seed(system["seed"])
+    logging.getLogger(__name__).info("MindSpore %s on %s, %s mode", ms.__version__, device, mode)
+
+
+def load_network(cfg, ckpt):
+    """Build ``model.name`` with ``model.args`` and load ``ckpt`` strictly."""
+    from mindediting.engine.checkpoint import load_checkpoint_strict
+    from mindediting.models import build_model
+
+    net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
+    if cfg.get("system", {}).get("mode") == "graph" and hasattr(net, "detect_mirror"):
+        net.detect_mirror = False
+    return load_checkpoint_strict(ckpt, net)
