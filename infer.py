@@ -47,6 +47,18 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def set_device(ms, device, mode, device_id=None):
+    """Select the device and execution mode; an unavailable device gives a one-line ValueError."""
+    try:
+        if hasattr(ms, "set_device"):  # MindSpore >= 2.5; set_context(device_target=...) is deprecated there
+            ms.set_device(device, device_id)
+        else:
+            ms.set_context(device_target=device, device_id=device_id or 0)
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"device_target {device} is not usable here: {str(err).splitlines()[0]}") from None
+    ms.set_context(mode=getattr(ms, MODES[mode]))
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
@@ -62,11 +74,7 @@ def main(argv=None):
 
         import mindspore as ms
 
-        if hasattr(ms, "set_device"):  # MindSpore >= 2.5; set_context(device_target=...) is deprecated there
-            ms.set_device(device, system.get("device_id"))
-        else:
-            ms.set_context(device_target=device, device_id=system.get("device_id") or 0)
-        ms.set_context(mode=getattr(ms, MODES[mode]))
+        set_device(ms, device, mode, system.get("device_id"))
 
         from mindediting.engine.inference import run_inference, save_config
 

@@ -179,6 +179,17 @@ def test_cli_demo_command(tmp_path):
     assert saved["model"]["name"] == "basicvsr" and saved["system"]["device_target"] == "CPU"
 
 
+def test_cli_unavailable_device_is_one_line_error(tmp_path):
+    pytest.importorskip("mindediting.models.basicvsr")
+    cmd = [sys.executable, "infer.py", "--config_path", DEMO, "--device_target", "Ascend", "--output_dir", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    if proc.returncode == 0:
+        pytest.skip("this machine has an Ascend device")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "ERROR device_target Ascend is not usable here: " in proc.stdout
+    assert os.listdir(tmp_path) == []
+
+
 def test_cli_errors_are_one_line(tmp_path, caplog):
     import infer
 
