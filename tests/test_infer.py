@@ -152,12 +152,24 @@ def test_network_path_with_a_cell(tmp_path, frames):
     want = Brighten()(ms.Tensor(x)).asnumpy()[0]
     np.testing.assert_array_equal(read_frames(result["png_dir"]), np.stack([to_uint8(f) for f in want]))
     assert result["method"] == "basicvsr" and FrameSource(result["mp4"]).fps == pytest.approx(10.0)
+    assert result["psnr"] is None and result["psnr_bicubic"] is None
+    # with a downscaled input, the network's PSNR is reported next to the bicubic baseline's on the same frames
+    net_run = run_inference(cfg(chunk_frames=2, chunk_overlap=1, save_mp4=False), str(tmp_path / "lr"),
+                            net=Brighten(), output_dir=str(tmp_path / "n"), downscale_input=4, progress=False)
+    baseline = run_inference(cfg(save_mp4=False), str(tmp_path / "lr"), output_dir=str(tmp_path / "b"),
+                             downscale_input=4, progress=False)
+    assert net_run["input_size"] == (6, 4) and net_run["output_size"] == (24, 16)
+    assert net_run["psnr_bicubic"] == baseline["psnr"] and baseline["psnr_bicubic"] is None
+    outs = read_frames(net_run["png_dir"])
+    want = np.mean([psnr_uint8(o, f) for o, f in zip(outs, lr)])
+    assert net_run["psnr"] == pytest.approx(want, abs=1e-9) and abs(net_run["psnr"] - baseline["psnr"]) > 1
 
 
 def test_cli_help():
     proc = subprocess.run([sys.executable, "infer.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0
-    for flag in ("--config_path", "--input", "--ckpt", "--downscale_input", "--max_frames", "--mode", "--device_target"):
+    flags = ("--config_path", "--input", "--ckpt", "--downscale_input", "--max_frames", "--mode", "--device_target")
+    for flag in flags:
         assert flag in proc.stdout
 
 
@@ -181,7 +193,8 @@ def test_cli_demo_command(tmp_path):
 
 def test_cli_unavailable_device_is_one_line_error(tmp_path):
     pytest.importorskip("mindediting.models.basicvsr")
-    cmd = [sys.executable, "infer.py", "--config_path", DEMO, "--device_target", "Ascend", "--output_dir", str(tmp_path)]
+    cmd = [sys.executable, "infer.py", "--config_path", DEMO, "--device_target", "Ascend",
+           "--output_dir", str(tmp_path)]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     if proc.returncode == 0:
         pytest.skip("this machine has an Ascend device")

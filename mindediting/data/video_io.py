@@ -140,7 +140,9 @@ class FrameSource:
                 raise ValueError(f"{self.path}: cannot open as a video")
             for index in range(self.start):  # grab() is exact where seeking by CAP_PROP_POS_FRAMES is not
                 if not cap.grab():
-                    raise ValueError(f"{self.path}: frame {index} cannot be decoded while seeking to start={self.start}")
+                    raise ValueError(
+                        f"{self.path}: frame {index} cannot be decoded while seeking to start={self.start}"
+                    )
             for index in range(self.start, self.start + self._len):
                 ok, bgr = cap.read()
                 if not ok or bgr is None:
@@ -203,7 +205,8 @@ class Mp4Writer:
         folder = os.path.dirname(os.path.abspath(self.path))
         os.makedirs(folder, exist_ok=True)
         # the .mp4 suffix tells OpenCV which container to write
-        handle, self._tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(self.path) + "-", suffix=".mp4", dir=folder)
+        prefix = ".tmp-" + os.path.basename(self.path) + "-"
+        handle, self._tmp = tempfile.mkstemp(prefix=prefix, suffix=".mp4", dir=folder)
         os.close(handle)
         os.chmod(self._tmp, 0o644)
         self._writer = None
@@ -220,7 +223,9 @@ class Mp4Writer:
             self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
             if not self._writer.isOpened():
                 self.abort()
-                raise ValueError(f"{self.path}: OpenCV cannot open an mp4v writer for {self.size[0]}x{self.size[1]} frames")
+                raise ValueError(
+                    f"{self.path}: OpenCV cannot open an mp4v writer for {self.size[0]}x{self.size[1]} frames"
+                )
         self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
         self.count += 1
 

@@ -102,7 +102,8 @@ def run_inference(cfg, input_path, net=None, output_dir=None, max_frames=0, down
         scale: the upscaling factor of ``net`` / the baseline.
 
     Returns a dict with ``frames``, ``mp4`` (path or None), ``png_dir`` (or None), ``psnr`` (mean dB or None),
-    ``method``, ``input_size`` and ``output_size`` (width, height).
+    ``psnr_bicubic`` (the bicubic baseline on the same frames, when a network ran on a downscaled input),
+    ``method``, ``fps``, ``input_size`` and ``output_size`` (width, height).
     """
     infer = dict(cfg.get("infer") or {})
     output_dir = output_dir or infer.get("output_dir") or "outputs/infer"
@@ -139,12 +140,14 @@ def run_inference(cfg, input_path, net=None, output_dir=None, max_frames=0, down
         for frame in source:
             if factor > 1:
                 h, w = frame.shape[0] - frame.shape[0] % factor, frame.shape[1] - frame.shape[1] % factor
-                references.append(frame[:h, :w])
-                frame = downscale(frame, factor)
+                frame, original = downscale(frame, factor), frame[:h, :w]
+                references.append((original, frame))
             yield frame.astype(np.float32).transpose(2, 0, 1) / 255.0
 
     psnr_fn = _psnr_function() if factor > 1 else None
-    scores = []
+    compare_bicubic = psnr_fn is not None and net is not None
+    upscale = bicubic_fn(scale)
+    scores, bicubic_scores = [], []
     writers = []
     try:
         if save_mp4:
@@ -165,7 +168,11 @@ def run_inference(cfg, input_path, net=None, output_dir=None, max_frames=0, down
             for writer in writers:
                 writer.write(image)
             if psnr_fn is not None:
-                scores.append(psnr_fn(image, references.popleft()))
+                original, small = references.popleft()
+                scores.append(psnr_fn(image, original))
+                if compare_bicubic:  # the same frame through the model-free baseline, for reference
+                    lq = small.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
+                    bicubic_scores.append(psnr_fn(to_uint8(upscale(lq)[0]), original))
             count += 1
             bar.update(1)
         bar.close()
@@ -186,6 +193,7 @@ def run_inference(cfg, input_path, net=None, output_dir=None, max_frames=0, down
         "mp4": mp4_path if save_mp4 else None,
         "png_dir": png_dir if save_png else None,
         "psnr": float(np.mean(scores)) if scores else None,
+        "psnr_bicubic": float(np.mean(bicubic_scores)) if bicubic_scores else None,
     }
     for key in ("mp4", "png_dir"):
         if result[key]:
@@ -193,6 +201,8 @@ def run_inference(cfg, input_path, net=None, output_dir=None, max_frames=0, down
     if result["psnr"] is not None:
         logger.info("%s x%d: mean PSNR %.2f dB (RGB, uint8) over %d frames against the original frames",
                     method, scale, result["psnr"], len(scores))
+    if result["psnr_bicubic"] is not None:
+        logger.info("bicubic x%d on the same frames: mean PSNR %.2f dB", scale, result["psnr_bicubic"])
     return result
 
 
