@@ -1,0 +1,74 @@
+"""Spikling Generator: parity with upstream through the real converter (golden spikling_generator)."""
+import os
+
+import mindspore as ms
+import numpy as np
+import pytest
+
+from mindediting.convert.converter import check_params, load_and_convert, save_ckpt
+from mindediting.convert.pth_reader import CheckpointError
+from mindediting.models import build_model
+from mindediting.models.spikling import convert_state_dict, generate, padding_for, to_uint8
+from tests.golden import golden_dir, load, load_config
+
+NEED = ("weights.pth", "input.npy", "output.npy", "generate_seq.npy", "generate_output.npy")
+
+
+@pytest.fixture(scope="module")
+def golden_net(tmp_path_factory):
+    folder = golden_dir("spikling_generator", need=NEED)
+    cfg = load_config(folder)
+    params = load_and_convert("spikling", os.path.join(folder, "weights.pth"), **cfg["constructor"])
+    assert sorted(params) == sorted(cfg["checkpoint_keys"])
+    ckpt = save_ckpt(params, tmp_path_factory.mktemp("spikling") / "w.ckpt")
+    net = build_model("spikling", **cfg["constructor"])
+    not_loaded, unused = ms.load_param_into_net(net, ms.load_checkpoint(str(ckpt)), strict_load=True)
+    assert not not_loaded and not unused
+    return folder, cfg, net
+
+
+def test_generator_matches_upstream(golden_net):
+    folder, cfg, net = golden_net
+    out = net(ms.Tensor(load(folder, "input.npy"))).asnumpy()
+    expected = load(folder, "output.npy")
+    assert out.shape == expected.shape == (1, 1, 32, 48)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=cfg["tolerance"]["atol"])
+
+
+def test_generate_matches_upstream(golden_net):
+    folder, cfg, net = golden_net
+    got = generate(net, load(folder, "generate_seq.npy"), cfg["generate"]["start"])
+    expected = load(folder, "generate_output.npy")
+    assert got.dtype == np.uint8 and got.shape == expected.shape == (30, 44)
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1  # truncation may flip at integers
+    assert np.mean(got == expected) > 0.99
+
+
+def test_generate_helpers_and_errors():
+    # *128 + 127, clip to [0, 255], truncate
+    assert to_uint8(np.array([-1.0, -0.99, 0.0, 0.5, 1.0, 3.0])).tolist() == [0, 0, 127, 191, 255, 255]
+    assert padding_for(250, 400) == ((1, 1), (0, 0))  # upstream's 250 -> 252 rows
+    assert padding_for(30, 44) == ((1, 1), (0, 0))
+    assert padding_for(16, 22) == ((0, 0), (1, 1))
+    assert padding_for(17, 24) == ((1, 2), (0, 0))
+    net = build_model("spikling")
+    with pytest.raises(ValueError, match=r"frames \[20, 52\) are outside a 40-frame sequence"):
+        generate(net, np.zeros((40, 6, 8), np.uint8), 20)
+    with pytest.raises(ValueError, match=r"expects \(B, 32, H, W\) with H and W divisible by 4, got \(1, 32, 9, 8\)"):
+        generate(net, np.zeros((40, 7, 8), np.uint8), 0)
+
+
+def test_converter_mapping_and_mismatch_errors():
+    state = {"down1.0.weight": np.ones((64, 32, 3, 3), np.float16)}
+    out = convert_state_dict(state)
+    assert out["down1.0.weight"].dtype == np.float32
+    wrapped = {"netG_state.flat.weight": np.ones((1, 32, 1, 1)), "netD_state.x.weight": np.ones(3)}
+    assert list(convert_state_dict(wrapped)) == ["flat.weight"]
+    with pytest.raises(ValueError, match="takes no constructor arguments"):
+        convert_state_dict(state, num_frames=32)
+    net = build_model("spikling")
+    params = {p.name: p.asnumpy() for p in net.get_parameters()}
+    params.pop("up2.3.weight")
+    params["flat.weight"] = np.zeros((1, 16, 1, 1), np.float32)
+    with pytest.raises(CheckpointError, match=r"w.pth: .*missing 1 key\(s\): up2.3.weight.*flat.weight file"):
+        check_params(params, net, "w.pth")
