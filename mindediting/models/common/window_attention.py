@@ -1,0 +1,280 @@
+"""3-D (temporal x spatial) window attention as used by VRT's TMSA blocks.
+
+Layouts follow JingyunLiang/VRT ``models/network_vrt.py``: features are (B, D, H, W, C) inside a block,
+windows are (B * num_windows, Wd * Wh * Ww, C) in batch-major order, attention masks hold 0 / -100.
+The fixed buffers of the upstream module (``relative_position_index``, ``position_bias``) are recomputed
+here as constants, so they are not parameters of the Cells.
+"""
+import math
+from functools import lru_cache
+
+import mindspore as ms
+import numpy as np
+from mindspore import Tensor, nn, ops
+from mindspore.common.initializer import TruncatedNormal, initializer
+
+
+def window_partition(x, window_size):
+    """(B, D, H, W, C) -> (B * num_windows, Wd * Wh * Ww, C); D, H, W must be multiples of the window."""
+    b, d, h, w, c = x.shape
+    wd, wh, ww = window_size
+    x = x.reshape(b, d // wd, wd, h // wh, wh, w // ww, ww, c)
+    return x.transpose(0, 1, 3, 5, 2, 4, 6, 7).reshape(-1, wd * wh * ww, c)
+
+
+def window_reverse(windows, window_size, b, d, h, w):
+    """Inverse of :func:`window_partition`: (B * num_windows, Wd, Wh, Ww, C) -> (B, D, H, W, C)."""
+    wd, wh, ww = window_size
+    x = windows.reshape(b, d // wd, h // wh, w // ww, wd, wh, ww, -1)
+    return x.transpose(0, 1, 4, 2, 5, 3, 6, 7).reshape(b, d, h, w, -1)
+
+
+def get_window_size(x_size, window_size, shift_size=None):
+    """Clip the window (and zero the shift) along every axis the input does not exceed."""
+    use_window, use_shift = list(window_size), None if shift_size is None else list(shift_size)
+    for i, size in enumerate(x_size):
+        if size <= window_size[i]:
+            use_window[i] = size
+            if use_shift is not None:
+                use_shift[i] = 0
+    return tuple(use_window) if use_shift is None else (tuple(use_window), tuple(use_shift))
+
+
+@lru_cache(maxsize=64)
+def compute_mask_np(d, h, w, window_size, shift_size):
+    """Shifted-window mask (num_windows, N, N) as float32 numpy, 0 inside a region and -100 across regions."""
+    img = np.zeros((1, d, h, w, 1), np.float32)
+    cnt = 0
+    ws, ss = window_size, shift_size
+    for sd in (slice(-ws[0]), slice(-ws[0], -ss[0]), slice(-ss[0], None)):
+        for sh in (slice(-ws[1]), slice(-ws[1], -ss[1]), slice(-ss[1], None)):
+            for sw in (slice(-ws[2]), slice(-ws[2], -ss[2]), slice(-ss[2], None)):
+                img[:, sd, sh, sw, :] = cnt
+                cnt += 1
+    wd, wh, ww = ws
+    win = img.reshape(1, d // wd, wd, h // wh, wh, w // ww, ww, 1).transpose(0, 1, 3, 5, 2, 4, 6, 7)
+    win = win.reshape(-1, wd * wh * ww)
+    diff = win[:, None, :] - win[:, :, None]
+    return np.where(diff != 0, np.float32(-100.0), np.float32(0.0)).astype(np.float32)
+
+
+def compute_mask(d, h, w, window_size, shift_size):
+    return Tensor(compute_mask_np(d, h, w, tuple(window_size), tuple(shift_size)))
+
+
+def relative_position_index(window_size):
+    """(N, N) int index into the (2Wd-1)(2Wh-1)(2Ww-1) relative position bias table."""
+    wd, wh, ww = window_size
+    coords = np.stack(np.meshgrid(np.arange(wd), np.arange(wh), np.arange(ww), indexing="ij")).reshape(3, -1)
+    rel = (coords[:, :, None] - coords[:, None, :]).transpose(1, 2, 0).astype(np.int64)
+    rel[:, :, 0] += wd - 1
+    rel[:, :, 1] += wh - 1
+    rel[:, :, 2] += ww - 1
+    rel[:, :, 0] *= (2 * wh - 1) * (2 * ww - 1)
+    rel[:, :, 1] *= 2 * ww - 1
+    return rel.sum(-1)
+
+
+def sine_position_encoding(hw, num_pos_feats=64, temperature=10000, normalize=False, scale=None):
+    """Normalised 2-D sine encoding of an (H, W) window, shape (1, H*W, 2*num_pos_feats), float32."""
+    if scale is not None and not normalize:
+        raise ValueError("normalize should be True if scale is passed")
+    scale = 2 * math.pi if scale is None else scale
+    ones = np.ones((1, hw[0], hw[1]), np.float32)
+    y_embed, x_embed = np.cumsum(ones, 1, dtype=np.float32), np.cumsum(ones, 2, dtype=np.float32)
+    if normalize:
+        y_embed = y_embed / (y_embed[:, -1:, :] + np.float32(1e-6)) * np.float32(scale)
+        x_embed = x_embed / (x_embed[:, :, -1:] + np.float32(1e-6)) * np.float32(scale)
+    dim_t = np.arange(num_pos_feats, dtype=np.float32)
+    dim_t = (np.float32(temperature) ** (2 * (dim_t // 2) / np.float32(num_pos_feats))).astype(np.float32)
+    pos_x, pos_y = x_embed[..., None] / dim_t, y_embed[..., None] / dim_t
+
+    def interleave(p):
+        return np.stack((np.sin(p[..., 0::2]), np.cos(p[..., 1::2])), axis=4).reshape(*p.shape[:3], -1)
+
+    pos = np.concatenate((interleave(pos_y), interleave(pos_x)), axis=3).transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(pos.reshape(1, pos.shape[1], -1).transpose(0, 2, 1)).astype(np.float32)
+
+
+def roll3(x, shifts):
+    """torch.roll over axes 1, 2, 3 (ops.roll has no CPU kernel)."""
+    for axis, shift in zip((1, 2, 3), shifts):
+        n = x.shape[axis]
+        shift %= n
+        if shift:
+            x = ops.cat([x.narrow(axis, n - shift, shift), x.narrow(axis, 0, n - shift)], axis)
+    return x
+
+
+class MlpGEGLU(nn.Cell):
+    """fc2(GELU(fc11(x)) * fc12(x)) (GEGLU feed-forward)."""
+
+    def __init__(self, in_features, hidden_features=None, out_features=None):
+        super().__init__()
+        out_features = out_features or in_features
+        hidden_features = hidden_features or in_features
+        self.fc11 = nn.Dense(in_features, hidden_features)
+        self.fc12 = nn.Dense(in_features, hidden_features)
+        self.act = nn.GELU(approximate=False)
+        self.fc2 = nn.Dense(hidden_features, out_features)
+
+    def construct(self, x):
+        return self.fc2(self.act(self.fc11(x)) * self.fc12(x))
+
+
+class WindowAttention(nn.Cell):
+    """Windowed multi-head self attention with relative position bias, plus VRT's mutual attention.
+
+    Input (B * num_windows, N, C) with N = Wd*Wh*Ww; mask (num_windows, N, N) or None.
+    With ``mut_attn`` the window holds two frames (Wd = 2): frame 1 attends with frame-2 queries to
+    frame-1 keys/values and vice versa; that result is concatenated before the self-attention result.
+    """
+
+    def __init__(self, dim, window_size, num_heads, qkv_bias=False, qk_scale=None, mut_attn=True):
+        super().__init__()
+        self.dim, self.num_heads = dim, num_heads
+        self.window_size = tuple(window_size)
+        self.scale = qk_scale or (dim // num_heads) ** -0.5
+        self.mut_attn = mut_attn
+        wd, wh, ww = self.window_size
+        self.relative_position_bias_table = ms.Parameter(
+            initializer(TruncatedNormal(0.02), ((2 * wd - 1) * (2 * wh - 1) * (2 * ww - 1), num_heads), ms.float32),
+            name="relative_position_bias_table",
+        )
+        self._rel_index = relative_position_index(self.window_size)
+        self.qkv_self = nn.Dense(dim, dim * 3, has_bias=qkv_bias)
+        if mut_attn:
+            self.position_bias = Tensor(sine_position_encoding(self.window_size[1:], dim // 2, normalize=True))
+            self.qkv_mut = nn.Dense(dim, dim * 3, has_bias=qkv_bias)
+            self.proj = nn.Dense(2 * dim, dim)
+        else:
+            self.proj = nn.Dense(dim, dim)
+
+    def _qkv(self, layer, x):
+        b, n, c = x.shape
+        qkv = layer(x).reshape(b, n, 3, self.num_heads, c // self.num_heads).transpose(2, 0, 3, 1, 4)
+        return qkv[0], qkv[1], qkv[2]
+
+    def construct(self, x, mask=None):
+        b, n, c = x.shape
+        q, k, v = self._qkv(self.qkv_self, x)
+        out = self.attention(q, k, v, mask, (b, n, c), True)
+        if self.mut_attn:
+            q, k, v = self._qkv(self.qkv_mut, x + ops.tile(self.position_bias, (1, 2, 1)))
+            half = n // 2
+            q1, q2 = q[:, :, :half], q[:, :, half:]
+            k1, k2 = k[:, :, :half], k[:, :, half:]
+            v1, v2 = v[:, :, :half], v[:, :, half:]
+            x1 = self.attention(q2, k1, v1, mask, (b, half, c), False)
+            x2 = self.attention(q1, k2, v2, mask, (b, half, c), False)
+            out = ops.cat([ops.cat([x1, x2], 1), out], 2)
+        return self.proj(out)
+
+    def attention(self, q, k, v, mask, x_shape, relative_position_encoding=True):
+        b, n, c = x_shape
+        attn = ops.matmul(q * self.scale, k.swapaxes(-2, -1))
+        if relative_position_encoding:
+            index = Tensor(self._rel_index[:n, :n].reshape(-1).astype(np.int32))
+            bias = ops.gather(self.relative_position_bias_table, index, 0).reshape(n, n, -1)
+            attn = attn + bias.transpose(2, 0, 1).expand_dims(0)
+        if mask is not None:
+            nw = mask.shape[0]
+            attn = attn.reshape(b // nw, nw, self.num_heads, n, n) + mask[:, :n, :n].expand_dims(1).expand_dims(0)
+            attn = attn.reshape(-1, self.num_heads, n, n)
+        attn = ops.softmax(attn, -1)
+        return ops.matmul(attn, v).swapaxes(1, 2).reshape(b, n, c)
+
+
+class DropPath(nn.Cell):
+    """Stochastic depth per sample; identity in inference mode."""
+
+    def __init__(self, drop_prob=0.0):
+        super().__init__()
+        self.drop_prob = float(drop_prob)
+
+    def construct(self, x):
+        if self.drop_prob == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.drop_prob
+        shape = (x.shape[0],) + (1,) * (x.ndim - 1)
+        return x / keep * ops.floor(keep + ops.rand(shape, dtype=x.dtype))
+
+
+class TMSA(nn.Cell):
+    """Temporal mutual self attention block: x + attn(norm1(x)), then x + GEGLU(norm2(x)); x is (B, D, H, W, C)."""
+
+    def __init__(self, dim, input_resolution=None, num_heads=1, window_size=(6, 8, 8), shift_size=(0, 0, 0),
+                 mut_attn=True, mlp_ratio=2.0, qkv_bias=True, qk_scale=None, drop_path=0.0,
+                 use_checkpoint_attn=False, use_checkpoint_ffn=False):
+        super().__init__()
+        self.window_size, self.shift_size = tuple(window_size), tuple(shift_size)
+        for s, w in zip(self.shift_size, self.window_size):
+            if not 0 <= s < w:
+                raise ValueError(f"TMSA: shift_size {self.shift_size} must lie in [0, window_size {self.window_size})")
+        self.norm1 = nn.LayerNorm((dim,), epsilon=1e-5)
+        self.attn = WindowAttention(dim, self.window_size, num_heads, qkv_bias, qk_scale, mut_attn)
+        self.drop_path = DropPath(drop_path)
+        self.norm2 = nn.LayerNorm((dim,), epsilon=1e-5)
+        self.mlp = MlpGEGLU(dim, int(dim * mlp_ratio))
+        self.use_checkpoint_attn, self.use_checkpoint_ffn = use_checkpoint_attn, use_checkpoint_ffn
+
+    def forward_part1(self, x, mask_matrix):
+        b, d, h, w, c = x.shape
+        window_size, shift_size = get_window_size((d, h, w), self.window_size, self.shift_size)
+        x = self.norm1(x)
+        pad_d = (window_size[0] - d % window_size[0]) % window_size[0]
+        pad_b = (window_size[1] - h % window_size[1]) % window_size[1]
+        pad_r = (window_size[2] - w % window_size[2]) % window_size[2]
+        if pad_d or pad_b or pad_r:
+            x = ops.pad(x, (0, 0, 0, pad_r, 0, pad_b, 0, pad_d))
+        _, dp, hp, wp, _ = x.shape
+        shifted = any(s > 0 for s in shift_size)
+        if shifted:
+            x = roll3(x, [-s for s in shift_size])
+        windows = self.attn(window_partition(x, window_size), mask_matrix if shifted else None)
+        x = window_reverse(windows.reshape((-1,) + window_size + (c,)), window_size, b, dp, hp, wp)
+        if shifted:
+            x = roll3(x, shift_size)
+        if pad_d or pad_b or pad_r:
+            x = x[:, :d, :h, :w, :]
+        return self.drop_path(x)
+
+    def forward_part2(self, x):
+        return self.drop_path(self.mlp(self.norm2(x)))
+
+    def construct(self, x, mask_matrix):
+        x = x + self.forward_part1(x, mask_matrix)
+        return x + self.forward_part2(x)
+
+
+class TMSAG(nn.Cell):
+    """A group of TMSA blocks with alternating (0, half-window) shifts; x is (B, C, D, H, W)."""
+
+    def __init__(self, dim, input_resolution=None, depth=2, num_heads=1, window_size=(6, 8, 8), shift_size=None,
+                 mut_attn=True, mlp_ratio=2.0, qkv_bias=False, qk_scale=None, drop_path=0.0,
+                 use_checkpoint_attn=False, use_checkpoint_ffn=False):
+        super().__init__()
+        self.window_size = tuple(window_size)
+        self.shift_size = tuple(i // 2 for i in window_size) if shift_size is None else tuple(shift_size)
+        self.blocks = nn.CellList([
+            TMSA(dim, input_resolution, num_heads, self.window_size, (0, 0, 0) if i % 2 == 0 else self.shift_size,
+                 mut_attn, mlp_ratio, qkv_bias, qk_scale,
+                 drop_path[i] if isinstance(drop_path, (list, tuple)) else drop_path,
+                 use_checkpoint_attn, use_checkpoint_ffn)
+            for i in range(depth)
+        ])
+        if use_checkpoint_attn or use_checkpoint_ffn:
+            for blk in self.blocks:
+                blk.recompute()
+
+    def construct(self, x):
+        b, c, d, h, w = x.shape
+        window_size, shift_size = get_window_size((d, h, w), self.window_size, self.shift_size)
+        x = x.transpose(0, 2, 3, 4, 1)
+        dp = int(np.ceil(d / window_size[0])) * window_size[0]
+        hp = int(np.ceil(h / window_size[1])) * window_size[1]
+        wp = int(np.ceil(w / window_size[2])) * window_size[2]
+        mask = compute_mask(dp, hp, wp, window_size, shift_size)
+        for blk in self.blocks:
+            x = blk(x, mask)
+        return x.transpose(0, 4, 1, 2, 3)

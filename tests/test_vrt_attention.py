@@ -1,0 +1,75 @@
+"""VRT window attention (mutual + self), its fixed buffers and the shift mask, against upstream goldens."""
+import os
+
+import mindspore as ms
+import numpy as np
+import pytest
+
+from mindediting.convert.converter import check_params, normalize_tensors
+from mindediting.convert.pth_reader import load_pth
+from mindediting.models.common.window_attention import (
+    WindowAttention, compute_mask_np, get_window_size, relative_position_index, roll3, window_partition,
+    window_reverse)
+from mindediting.models.vrt import convert_state_dict
+from tests.golden import golden_dir, load, load_config
+
+
+def _attention(folder):
+    cfg = load_config(folder)
+    c = cfg["constructor"]
+    raw = load_pth(os.path.join(folder, "weights.pth"))
+    params = convert_state_dict(normalize_tensors(raw))
+    net = WindowAttention(c["dim"], c["window_size"], c["num_heads"], c["qkv_bias"], c["qk_scale"], c["mut_attn"])
+    net.set_train(False)
+    check_params(params, net, "vrt_attention")
+    not_loaded, _ = ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in params.items()})
+    assert not not_loaded
+    return cfg, raw, net
+
+
+def test_window_attention_matches_golden_with_and_without_mask():
+    folder = golden_dir("vrt_attention", need=("weights.pth",))
+    cfg, _, net = _attention(folder)
+    atol = cfg["tolerance"]["atol"]
+    x = ms.Tensor(load(folder, "x.npy"))
+    np.testing.assert_allclose(net(x).asnumpy(), load(folder, "output_nomask.npy"), rtol=0, atol=atol)
+    out = net(x, ms.Tensor(load(folder, "mask.npy"))).asnumpy()
+    np.testing.assert_allclose(out, load(folder, "output_mask.npy"), rtol=0, atol=atol)
+
+
+def test_recomputed_buffers_equal_upstream_buffers():
+    folder = golden_dir("vrt_attention", need=("weights.pth",))
+    cfg, raw, net = _attention(folder)
+    np.testing.assert_array_equal(relative_position_index(cfg["constructor"]["window_size"]), raw["relative_position_index"])
+    np.testing.assert_allclose(net.position_bias.asnumpy(), raw["position_bias"], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(compute_mask_np(4, 8, 8, (2, 4, 4), (1, 2, 2)), load(folder, "mask.npy"))
+
+
+def test_window_partition_roundtrip_and_roll():
+    x = np.arange(2 * 4 * 6 * 8 * 3, dtype=np.float32).reshape(2, 4, 6, 8, 3)
+    win = window_partition(ms.Tensor(x), (2, 3, 4))
+    assert win.shape == (2 * 2 * 2 * 2, 24, 3)
+    np.testing.assert_array_equal(win.asnumpy()[0, :4, 0], x[0, 0, 0, :4, 0])
+    back = window_reverse(win.reshape(-1, 2, 3, 4, 3), (2, 3, 4), 2, 4, 6, 8)
+    np.testing.assert_array_equal(back.asnumpy(), x)
+    np.testing.assert_array_equal(roll3(ms.Tensor(x), (-1, 2, -3)).asnumpy(), np.roll(x, (-1, 2, -3), (1, 2, 3)))
+
+
+def test_get_window_size_clips_and_unshifts():
+    assert get_window_size((6, 16, 16), (8, 8, 8), (4, 4, 4)) == ((6, 8, 8), (0, 4, 4))
+    assert get_window_size((2, 4, 4), (6, 8, 8)) == (2, 4, 4)
+
+
+def test_mask_with_zero_shift_axis_matches_hand_count():
+    """A zero shift on an axis (window clipped to the input) makes that axis' last slice cover everything."""
+    mask = compute_mask_np(2, 4, 4, (2, 2, 2), (0, 1, 1))
+    assert mask.shape == (4, 8, 8)
+    assert set(np.unique(mask)) <= {0.0, -100.0}
+    assert not mask[0].any()
+    assert (mask[-1] == -100).sum() > 0
+
+
+def test_bad_shift_raises():
+    from mindediting.models.common.window_attention import TMSA
+    with pytest.raises(ValueError, match="shift_size"):
+        TMSA(8, None, 2, (2, 4, 4), (2, 0, 0))
