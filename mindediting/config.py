@@ -27,6 +27,7 @@ SCHEMA = {
         "mask_path": str,
         "scenes": list,
         "sigma": ANY,
+        "spike_size": list, "sim_size": list, "sim_seed": int,  # spike: .dat [W, H]; simulated [W, H]; seed
     },
     "eval": {
         "metrics": list,  # psnr, ssim
@@ -50,6 +51,7 @@ SCHEMA = {
         "save_png": bool,
         "save_mp4": bool,
         "baseline": str,  # model-free baseline used when no checkpoint is given (bicubic)
+        "method": ANY, "window": int, "stride": int, "checkpoint": str,  # spike: interval|window|spikling
     },
     "train": {"_any": ANY},
     "system": {
