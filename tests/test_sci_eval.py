@@ -111,7 +111,6 @@ def test_cli_reports_bad_settings(tmp_path, capsys):
         run_sci_eval(cfg, output_dir=str(tmp_path))
 
 
-@pytest.mark.slow
 def test_metasci_checkpoint_eval(tmp_path):
     from mindediting.convert.converter import load_and_convert, save_ckpt
 
