@@ -40,6 +40,7 @@ SCHEMA = {
         "max_clips": int,  # evaluate only the first N clips (0 = all)
         "tile": list,
         "tile_overlap": list,
+        "sci_solver": str, "sci_solver_args": dict, "video": str,  # SCI: gap_tv|admm_tv when no ckpt; its args; gif|mp4|none
     },
     "infer": {
         "chunk_frames": int,  # frames per temporal chunk (0 = whole clip)
