@@ -199,3 +199,39 @@ def test_qat_steps_lower_the_loss_and_reach_quantiser_parameters():
     for key in ("fem_conv1_1.0.alpha", "fem_conv1_1.0.act.alpha", "resdnet_list.0.cformer_list.0.tsab.moveq.bias",
                 "resdnet_list.0.cformer_list.0.scb.0.weight"):
         assert float(ops.abs(grads[names.index(key)]).sum()) > 0, key
+
+
+def test_qat_starts_from_full_precision_weights_like_upstream_nonstrict_load():
+    from mindediting.models.qsci import load_full_precision
+
+    folder = golden_dir("efficientsci_fp", need=("weights.pth",))
+    fp = load_and_convert("efficientsci", f"{folder}/weights.pth")  # in_ch 8, units 2, group_num 2
+    net8 = build_model("qsci", in_ch=8, units=2, group_num=2, bit_depth=8)
+    copied, skipped = load_full_precision(net8, fp)
+    assert sorted(copied) == sorted(fp) and not skipped  # 8-bit keeps EfficientSCI's names for every conv
+    net2 = build_model("qsci", in_ch=8, units=2, group_num=2, bit_depth=2)
+    copied, skipped = load_full_precision(net2, fp)
+    assert sorted(skipped) == sorted(k for k in fp if k.startswith(("fem.", "vrm.")))
+    assert "up_conv.weight" in copied and len(copied) == len(fp) - 12
+    params = {p.name: p for p in net2.get_parameters()}
+    np.testing.assert_array_equal(params["resdnet_list.1.cformer_list.0.tsab.qkv.weight"].asnumpy(),
+                                  fp["resdnet_list.1.cformer_list.0.tsab.qkv.weight"])
+    assert params["up_conv.init_state"].asnumpy()[0] == 0  # quantisers still wait for the first batch
+
+
+@pytest.mark.slow
+def test_quantized_model_exports_to_mindir_and_reloads(tmp_path):
+    rng = np.random.default_rng(1)
+    mask = (rng.random((1, 4, 8, 8)) > 0.5).astype(np.float32)
+    mask_s = mask.sum(1)
+    mask_s[mask_s == 0] = 1
+    inputs = [ms.Tensor((mask * rng.random(mask.shape)).sum(1).astype(np.float32)), ms.Tensor(mask), ms.Tensor(mask_s)]
+    net = build_model("qsci", in_ch=2, units=1, group_num=1, bit_depth=3)
+    init_quantizers(net, *inputs)
+    net.set_train(False)
+    expected = net(*inputs)[0].asnumpy()
+    ms.export(net, *inputs, file_name=str(tmp_path / "qsci3"), file_format="MINDIR")
+    graph = ms.nn.GraphCell(ms.load(str(tmp_path / "qsci3.mindir")))
+    out = graph(*inputs)
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    np.testing.assert_allclose(out.asnumpy(), expected, rtol=0, atol=1e-6)

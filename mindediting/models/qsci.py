@@ -14,6 +14,7 @@ softmax output of the temporal attention (per head). Queries and keys get a lear
 reconstruction conv gets a parallel 8-bit 1x1x1 branch whose output is added (``fem_conv*_2``,
 ``vrm_conv*_2``). LeakyReLU, PixelShuffle, softmax, residual sums, biases and the init step stay float.
 """
+import numpy as np
 from mindspore import nn, ops
 
 from mindediting.models.common.quantizers import ActQ, Conv3dQ, LearnableBias, LinearQ
@@ -158,3 +159,24 @@ class QuantizedSCI(nn.Cell):
 def convert_state_dict(state, **ctor_kwargs):
     """Upstream keys equal the Cell's parameter names (quantiser buffers ``init_state``/``signed`` included)."""
     return dict(state)
+
+
+def load_full_precision(net, fp_params):
+    """Start QAT from a full-precision EfficientSCI state (``{name: ndarray}``, e.g. from ``load_and_convert``).
+
+    Upstream ``load_checkpoints`` is non-strict: every entry whose name exists in ``net`` with the same shape is
+    copied; the rest is left as built (quantiser parameters are then set by the first training batch).
+    Returns ``(copied, skipped)`` name lists.
+    """
+    from mindspore import Tensor
+
+    own = {p.name: p for p in net.get_parameters()}
+    copied, skipped = [], []
+    for name, value in fp_params.items():
+        param = own.get(name)
+        if param is None or tuple(param.shape) != tuple(value.shape):
+            skipped.append(name)
+            continue
+        param.set_data(Tensor(value.astype(np.float32)))
+        copied.append(name)
+    return copied, skipped
