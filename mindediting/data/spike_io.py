@@ -227,3 +227,36 @@ def load_spike_npz(path):
     if planes.shape[0] < -(-length // 8):
         raise SpikeFileError(f"{path}: 'seq' has {planes.shape[0]} bit planes, too few for length {length}")
     return unpack_spike_window(planes, length), tag
+
+
+class SpikeWindowDataset:
+    """Upstream ``SpikeDataset``: ``.npz`` windows of a folder -> (seq (L, H, W), tag (1, H, W)) float32.
+
+    Augmentation as upstream: rotation by a random multiple of 90 degrees over (H, W), then a horizontal flip
+    with probability 1/2; ``seq * 2 - 1`` and ``tag / 128 - 1`` (inverse at inference: ``* 128 + 127``).
+    ``augment=False`` gives the plain mapping (evaluation). ``rng`` is a ``numpy.random.Generator``.
+    """
+
+    def __init__(self, folder, augment=True, rng=None):
+        self.folder = str(folder)
+        if not os.path.isdir(self.folder):
+            raise SpikeFileError(f"{self.folder}: folder of .npz spike windows not found")
+        self.files = sorted(f for f in os.listdir(self.folder) if f.endswith(".npz"))
+        if not self.files:
+            raise SpikeFileError(f"{self.folder}: no .npz spike windows (make them with src/scripts/video_to_spike.py)")
+        self.augment = augment
+        self.rng = rng if rng is not None else np.random.default_rng()
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, index):
+        seq, tag = load_spike_npz(os.path.join(self.folder, self.files[index]))
+        if self.augment:
+            turns = int(self.rng.integers(0, 4))
+            seq, tag = np.rot90(seq, turns, (1, 2)), np.rot90(tag, turns, (0, 1))
+            if self.rng.random() > 0.5:
+                seq, tag = seq[:, :, ::-1], tag[:, ::-1]
+        seq = seq.astype(np.float32) * 2 - 1
+        tag = tag.astype(np.float32)[None] / 128 - 1
+        return np.ascontiguousarray(seq), np.ascontiguousarray(tag)

@@ -125,3 +125,45 @@ def convert_state_dict(state, **ctor_kwargs):
     if any(k.startswith("netG_state.") for k in state):
         state = {k[len("netG_state."):]: v for k, v in state.items() if k.startswith("netG_state.")}
     return {k: np.asarray(v, dtype=np.float32) for k, v in state.items()}
+
+
+class SpiklingLoss(nn.Cell):
+    """Upstream training loss: ``lambda_l2 * MSE(real, fake) + lambda_vgg * VGG(real, fake)``.
+
+    ``vgg`` is a :class:`mindediting.models.common.vgg.VGGPerceptualLoss` (upstream weights 100 and 1); pass
+    ``vgg=None`` for the L2-only recipe used when torchvision's VGG19 weights are not available.
+    """
+
+    def __init__(self, net, vgg=None, lambda_l2=100.0, lambda_vgg=1.0):
+        super().__init__()
+        self.net, self.vgg = net, vgg
+        self.lambda_l2, self.lambda_vgg = lambda_l2, lambda_vgg
+
+    def construct(self, seq, tag):
+        fake = self.net(seq)
+        diff = fake - tag
+        loss = self.lambda_l2 * (diff * diff).mean()
+        if self.vgg is not None:
+            loss = loss + self.lambda_vgg * self.vgg(tag, fake)
+        return loss
+
+
+def make_train_step(loss_cell, lr=2e-4, betas=(0.5, 0.999)):
+    """One optimisation step ``step(seq, tag) -> loss`` with upstream's Adam (lr 2e-4, betas (0.5, 0.999)).
+
+    Uses ``mindspore.experimental.optim.AdamW`` with ``weight_decay=0``, which follows torch's Adam exactly
+    (``nn.Adam`` places eps differently). Only the generator's parameters are optimised.
+    """
+    import mindspore as ms
+    from mindspore.experimental.optim import AdamW
+
+    params = loss_cell.net.trainable_params()
+    optimizer = AdamW(params, lr=lr, betas=tuple(betas), eps=1e-8, weight_decay=0.0)
+    grad_fn = ms.value_and_grad(loss_cell, None, params)
+
+    def step(seq, tag):
+        loss, grads = grad_fn(seq, tag)
+        optimizer(grads)
+        return loss
+
+    return step
