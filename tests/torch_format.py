@@ -1,0 +1,113 @@
+"""Write PyTorch zip checkpoints without torch, for converter tests.
+
+Produces the same structure ``torch.save`` writes (``archive/data.pkl`` + ``archive/data/<key>``, tensors
+as ``torch._utils._rebuild_tensor_v2`` calls on persistent storages). :class:`Global` lets a test put an
+arbitrary pickled global (e.g. ``os.system``) into the file to check that the reader never calls it.
+"""
+import collections
+import io
+import pickle
+import zipfile
+
+import numpy as np
+
+STORAGE_NAMES = {
+    np.dtype(np.float32): "FloatStorage",
+    np.dtype(np.float16): "HalfStorage",
+    np.dtype(np.float64): "DoubleStorage",
+    np.dtype(np.int64): "LongStorage",
+    np.dtype(np.int32): "IntStorage",
+    np.dtype(np.uint8): "ByteStorage",
+    np.dtype(np.bool_): "BoolStorage",
+}
+
+
+class Global:
+    """A reference to ``module.name`` written as a pickle GLOBAL without importing it."""
+
+    def __init__(self, module, name):
+        self.module, self.name = module, name
+
+    def __call__(self, *args):  # never called: only makes pickle accept it as a REDUCE target
+        raise RuntimeError("marker only")
+
+
+class Call:
+    """``Global(...)(*args)`` written as a pickle REDUCE."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+class _Storage:
+    def __init__(self, key, array):
+        self.key, self.array = key, array
+
+
+class BFloat16:
+    """Marks a float32 array to be stored as bfloat16 (upper 16 bits)."""
+
+    def __init__(self, array):
+        self.array = np.asarray(array, np.float32)
+
+
+class _Writer(pickle._Pickler):
+    dispatch = pickle._Pickler.dispatch.copy()
+
+    def __init__(self, handle):
+        super().__init__(handle, protocol=2)
+        self.storages = []
+
+    def save_marker(self, obj):
+        self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
+        self.memoize(obj)
+
+    dispatch[Global] = save_marker
+
+    def persistent_id(self, obj):
+        if isinstance(obj, _Storage):
+            name = "BFloat16Storage" if obj.array.dtype == np.uint16 else STORAGE_NAMES[obj.array.dtype]
+            return ("storage", Global("torch", name), obj.key, "cpu", obj.array.size)
+        return None
+
+
+def _tensor_call(array, storages):
+    if isinstance(array, BFloat16):
+        raw = (array.array.view(np.uint32) >> 16).astype(np.uint16)
+    else:
+        raw = np.asarray(array)
+    # a view of a contiguous base array is stored as the base's storage + offset + strides, like torch
+    base = raw.base if isinstance(raw.base, np.ndarray) and raw.base.flags.c_contiguous else None
+    if base is None:
+        base = raw = raw.copy()
+    offset = (raw.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // raw.itemsize
+    storage = _Storage(str(len(storages)), base.reshape(-1))
+    storages.append(storage)
+    stride = [int(s // raw.itemsize) for s in raw.strides]
+    rebuild = Global("torch._utils", "_rebuild_tensor_v2")
+    return Call(rebuild, storage, offset, tuple(raw.shape), tuple(stride), False, collections.OrderedDict())
+
+
+def _wrap(obj, storages):
+    if isinstance(obj, (np.ndarray, BFloat16)):
+        return _tensor_call(obj, storages)
+    if isinstance(obj, dict):
+        return type(obj)((k, _wrap(v, storages)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_wrap(v, storages) for v in obj)
+    return obj
+
+
+def save_pth(obj, path):
+    storages = []
+    wrapped = _wrap(obj, storages)
+    buffer = io.BytesIO()
+    _Writer(buffer).dump(wrapped)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("archive/data.pkl", buffer.getvalue())
+        for storage in storages:
+            archive.writestr(f"archive/data/{storage.key}", storage.array.tobytes())
+    return str(path)
