@@ -115,10 +115,11 @@ def build(label, ctor):
 
 def weight_param_count(net):
     """Conv/linear weights and biases (quantiser steps, zero points, shifts and buffers excluded)."""
-    names = [p.name for p in net.get_parameters()]
-    total = sum(int(np.prod(p.shape)) for p in net.get_parameters() if p.name.endswith((".weight", ".bias")) and ".move" not in p.name)
-    extra = sum(int(np.prod(p.shape)) for p in net.get_parameters() if p.requires_grad) - total
-    return total, extra, len(names)
+    params = list(net.get_parameters())
+    weights = [p for p in params if p.name.endswith((".weight", ".bias")) and ".move" not in p.name]
+    total = sum(int(np.prod(p.shape)) for p in weights)
+    extra = sum(int(np.prod(p.shape)) for p in params if p.requires_grad) - total
+    return total, extra
 
 
 def time_forward(net, inputs, repeats):
@@ -146,7 +147,7 @@ def run(args):
         macs = sum(r[2] for r in rows) * scale
         bops = sum(r[2] * r[3] * r[4] for r in rows) * scale
         linear_bits = sum(r[2] * r[3] for r in rows) * scale / FP_BITS
-        params, quant_params, _ = weight_param_count(net)
+        params, quant_params = weight_param_count(net)
         seconds = None
         if args.repeats > 0:
             seconds = time_forward(net, make_inputs(1, args.frames, args.time_size, channel_axis, seed=1), args.repeats)
@@ -167,13 +168,17 @@ def to_markdown(results, args):
     head = (f"EfficientSCI-{args.variant} / Q-SCI, one measurement of {args.frames} frames at "
             f"{args.count_size}x{args.count_size} (counts); CPU time at {args.time_size}x{args.time_size}, "
             f"median of {args.repeats}\n\n")
-    cols = "| model | params (M) | quantiser params | GMACs | GFLOPs | GBOPs (MACs x b_w x b_a) | speed-up (BOPs) | MACs x b_w/32 (G) | Q-SCI figure (G) | CPU time (s) |"
+    cols = (
+        "| model | params (M) | quantiser params | GMACs | GFLOPs | GBOPs (MACs x b_w x b_a) | speed-up (BOPs) "
+        "| MACs x b_w/32 (G) | Q-SCI figure (G) | CPU time (s) |"
+    )
     lines = [cols, "|" + "|".join(["---"] * (cols.count("|") - 1)) + "|"]
     for r in results:
         fig = "" if r["paper_figure_g"] is None else f"{r['paper_figure_g']:.2f}"
         sec = "" if r["cpu_seconds"] is None else f"{r['cpu_seconds']:.2f}"
         lines.append(
-            f"| {r['model']} | {r['params'] / 1e6:.3f} | {r['quantizer_params']} | {r['gmacs']:.2f} | {r['gflops']:.2f} | "
+            f"| {r['model']} | {r['params'] / 1e6:.3f} | {r['quantizer_params']} | {r['gmacs']:.2f} | "
+            f"{r['gflops']:.2f} | "
             f"{r['gbops']:.1f} | {r['speedup_bops']:.2f}x | {r['g_macs_bw_over_32']:.2f} | {fig} | {sec} |"
         )
     return head + "\n".join(lines) + "\n"
@@ -189,8 +194,10 @@ def write_atomic(path, text):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--variant", default="S", choices=["T", "S", "B", "L"], help="EfficientSCI size (Q-SCI releases use S)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
+    )
+    parser.add_argument("--variant", default="S", choices=["T", "S", "B", "L"], help="EfficientSCI size (Q-SCI uses S)")
     parser.add_argument("--bits", nargs="+", type=int, default=[8, 4, 3, 2], help="Q-SCI bit widths")
     parser.add_argument("--frames", type=int, default=8, help="compression ratio (frames per measurement)")
     parser.add_argument("--count_size", type=int, default=256, help="frame size the counts are reported for")

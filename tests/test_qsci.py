@@ -235,3 +235,40 @@ def test_quantized_model_exports_to_mindir_and_reloads(tmp_path):
     out = graph(*inputs)
     out = out[0] if isinstance(out, (list, tuple)) else out
     np.testing.assert_allclose(out.asnumpy(), expected, rtol=0, atol=1e-6)
+
+
+def _efficientsci_macs(c, units, g, t, h, w):
+    """Hand count for EfficientSCI(in_ch=c, units, group_num=g) on t frames of h x w (conv/linear/attention)."""
+    hw, qhw = h * w, (h // 2) * (w // 2)
+    d = 4 * c // g
+    fem = c * t * hw * 49 * 3 + 2 * c * t * hw * c * 27 + 4 * c * t * qhw * 2 * c * 27
+    cformer = t * qhw * (2 * d * d * 9 + d * 3 * d // 2 + 2 * t * d // 2 + d // 2 * d + d * d * 27 + d * d)
+    dense = sum(t * qhw * d * (i + 1) * d for i in range(1, g))
+    block = g * cformer + dense + t * qhw * 16 * c * c
+    tail = t * qhw * 32 * c * c + t * hw * (4 * c * c * 27 + 2 * c * c + c * 27)
+    return fem + units * block + tail
+
+
+@pytest.mark.slow
+def test_cost_benchmark_counts_match_hand_formula():
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "bench_qsci_cost.py")
+    spec = importlib.util.spec_from_file_location("bench_qsci_cost", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    fp = build_model("efficientsci", in_ch=4, units=1, group_num=2)
+    rows = bench.count_macs(fp, bench.make_inputs(1, 4, 8, channel_axis=True))
+    assert sum(r[2] for r in rows) == _efficientsci_macs(4, 1, 2, 4, 8, 8)
+    assert all(r[3] == r[4] == 32 for r in rows)
+    q8 = build_model("qsci", in_ch=4, units=1, group_num=2, bit_depth=8)
+    rows8 = bench.count_macs(q8, bench.make_inputs(1, 4, 8, channel_axis=False))
+    assert sum(r[2] for r in rows8) == _efficientsci_macs(4, 1, 2, 4, 8, 8)
+    assert sum(r[2] * r[3] * r[4] for r in rows8) * 16 == sum(r[2] * 32 * 32 for r in rows)  # 16x fewer BOPs
+    q2 = build_model("qsci", in_ch=4, units=1, group_num=2, bit_depth=2)
+    rows2 = bench.count_macs(q2, bench.make_inputs(1, 4, 8, channel_axis=False))
+    side = {r[0]: r for r in rows2 if r[0].endswith("_2.0") or r[0] == "vrm_conv3_2"}
+    assert len(side) == 6 and all(r[3] == r[4] == 8 for r in side.values())
+    assert side["fem_conv3_2.0"][2] == 16 * 4 * 16 * 32  # 4C out x T x (H/2 x W/2) x 8C in
+    assert {r[3] for r in rows2 if r[0] not in side} == {2}

@@ -40,9 +40,8 @@ def conv3d(cin, cout, kernel, stride=1, padding=0):
     kernel = kernel if isinstance(kernel, tuple) else (kernel,) * 3
     stride = stride if isinstance(stride, tuple) else (stride,) * 3
     pad = padding if isinstance(padding, tuple) else (padding,) * 3
-    return nn.Conv3d(
-        cin, cout, kernel, stride, pad_mode="pad", padding=(pad[0], pad[0], pad[1], pad[1], pad[2], pad[2]), has_bias=True
-    )
+    padding = (pad[0], pad[0], pad[1], pad[1], pad[2], pad[2])
+    return nn.Conv3d(cin, cout, kernel, stride, pad_mode="pad", padding=padding, has_bias=True)
 
 
 def lrelu():
@@ -114,7 +113,9 @@ class CFormerBlock(nn.Cell):
 
     def __init__(self, dim):
         super().__init__()
-        self.scb = nn.SequentialCell(conv3d(dim, dim, (1, 3, 3), 1, (0, 1, 1)), lrelu(), conv3d(dim, dim, (1, 3, 3), 1, (0, 1, 1)))
+        self.scb = nn.SequentialCell(
+            conv3d(dim, dim, (1, 3, 3), 1, (0, 1, 1)), lrelu(), conv3d(dim, dim, (1, 3, 3), 1, (0, 1, 1))
+        )
         self.tsab = TimesAttention3D(dim)
         self.ffn = nn.SequentialCell(conv3d(dim, dim, 3, 1, 1), lrelu(), conv3d(dim, dim, 1))
 

@@ -70,7 +70,9 @@ class QuantizedCFormerBlock(nn.Cell):
             Conv3dQ(dim, dim, (1, 3, 3), padding=(0, 1, 1), nbits_w=bits),
         )
         self.tsab = QuantizedTimesAttention3D(dim, wa_bits=bits, att_bits=bits)
-        self.ffn = nn.SequentialCell(Conv3dQ(dim, dim, 3, 1, 1, nbits_w=bits), lrelu(), Conv3dQ(dim, dim, 1, nbits_w=bits))
+        self.ffn = nn.SequentialCell(
+            Conv3dQ(dim, dim, 3, 1, 1, nbits_w=bits), lrelu(), Conv3dQ(dim, dim, 1, nbits_w=bits)
+        )
 
     def construct(self, x):
         b, _, _, h, w = x.shape
@@ -100,7 +102,9 @@ class QuantizedSCI(nn.Cell):
         super().__init__()
         check_widths("QuantizedSCI", in_ch, group_num, color_ch)
         if not isinstance(bit_depth, int) or isinstance(bit_depth, bool) or not 2 <= bit_depth <= 8:
-            raise ValueError(f"QuantizedSCI: bit_depth must be an integer in 2..8 (released: 2, 3, 4, 8), got {bit_depth!r}")
+            raise ValueError(
+                f"QuantizedSCI: bit_depth must be an integer in 2..8 (released: 2, 3, 4, 8), got {bit_depth!r}"
+            )
         self.color_ch = color_ch
         self.bit_depth = bit_depth
         b, c = bit_depth, in_ch

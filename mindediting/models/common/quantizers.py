@@ -78,7 +78,8 @@ class ActQ(nn.Cell):
         qn, qp = signed_range(self.nbits) if self.signed.asnumpy()[0] == 1 else unsigned_range(self.nbits)
         alpha = (2 * ops.abs(x).mean() / math.sqrt(qp)).asnumpy().astype(np.float32)
         alpha = np.full((self.in_features,), alpha, np.float32)
-        zero_point = self.zero_point.asnumpy() * np.float32(0.9) + np.float32(0.1) * (np.float32(x_min) - alpha * np.float32(qn))
+        shift = np.float32(0.1) * (np.float32(x_min) - alpha * np.float32(qn))
+        zero_point = self.zero_point.asnumpy() * np.float32(0.9) + shift
         self.alpha.set_data(Tensor(alpha))
         self.zero_point.set_data(Tensor(zero_point.astype(np.float32)))
         self.init_state.set_data(Tensor(np.ones((1,), np.float32)))
@@ -150,9 +151,8 @@ class Conv3dQ(_WeightQ):
         kernel_size, self.stride, pad = _triple(kernel_size), _triple(stride), _triple(padding)
         self.padding = pad
         fan_in = in_channels * int(np.prod(kernel_size))
-        self.weight = Parameter(
-            initializer(HeUniform(negative_slope=math.sqrt(5)), (out_channels, in_channels) + kernel_size), name="weight"
-        )
+        shape = (out_channels, in_channels) + kernel_size
+        self.weight = Parameter(initializer(HeUniform(negative_slope=math.sqrt(5)), shape), name="weight")
         self.bias = (
             Parameter(initializer(Uniform(1 / math.sqrt(fan_in)), (out_channels,)), name="bias") if bias else None
         )
@@ -169,7 +169,8 @@ class LinearQ(_WeightQ):
 
     def __init__(self, in_features, out_features, bias=True, nbits_w=4):
         super().__init__()
-        self.weight = Parameter(initializer(HeUniform(negative_slope=math.sqrt(5)), (out_features, in_features)), name="weight")
+        shape = (out_features, in_features)
+        self.weight = Parameter(initializer(HeUniform(negative_slope=math.sqrt(5)), shape), name="weight")
         self.bias = (
             Parameter(initializer(Uniform(1 / math.sqrt(in_features)), (out_features,)), name="bias") if bias else None
         )
