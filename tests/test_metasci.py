@@ -100,3 +100,26 @@ def test_matmul_conv_transpose_equals_torch_layout_native(h, w):
     out = ours(x).asnumpy()
     assert out.shape == (2, 4, 2 * h, 2 * w)
     np.testing.assert_allclose(out, ref(x).asnumpy(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_adapt_modulation_trains_only_the_modulation_of_one_mask():
+    from mindediting.models.metasci import adapt_modulation
+
+    net = build_model("metasci", num_masks=2)
+    backbone = {p.name: p.asnumpy().copy() for p in net.get_parameters() if "mod_" not in p.name}
+    rng = np.random.RandomState(0)
+    gt = rng.rand(1, 8, 16, 16).astype(np.float32)
+    mask = rng.randint(0, 2, (1, 8, 16, 16)).astype(np.float32)
+    meas = (mask * gt).sum(1, keepdims=True)
+    mask_s = np.maximum(mask.sum(1, keepdims=True), 1)
+    losses = adapt_modulation(net, [(meas, mask, mask_s, gt)], mask_id=1, steps=3, lr=0.05)
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    for p in net.get_parameters():
+        if "mod_" not in p.name:
+            np.testing.assert_array_equal(p.asnumpy(), backbone[p.name])
+    scale = net.mod_out.scale.asnumpy()
+    np.testing.assert_array_equal(scale[0], 1.0)  # mask 0 untouched
+    assert np.abs(scale[1] - 1).max() > 1e-3
+    with pytest.raises(ValueError, match="needs a MetaSCI built with num_masks > 0"):
+        adapt_modulation(build_model("metasci"), [], 0)

@@ -125,3 +125,10 @@ def test_metasci_checkpoint_eval(tmp_path):
     # synthetic (untrained) weights: the numbers are only checked for being computed on 8 frames
     assert len(row["frame_psnr"]) == 8 and np.isfinite(row["psnr"])
     assert len(os.listdir(tmp_path / "out" / "drop")) == 8
+
+
+@pytest.mark.parametrize("name", ["sci/gap_tv_sixgray.yaml", "sci/gap_tv_real_cr10.yaml", "metasci/metasci_sixgray.yaml",
+                                  "metasci/metasci_davis.yaml"])
+def test_configs_validate(name):
+    cfg = load_config(os.path.join(REPO, "configs", name))
+    assert cfg["model"]["name"] == "metasci" and cfg["data"]["mask_path"].startswith("data/sci/mask/")

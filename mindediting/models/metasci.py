@@ -166,3 +166,37 @@ def convert_state_dict(state, **ctor_kwargs):
         out["mod_out.scale"] = np.ones((num_masks, 8, 1, 1), np.float32)
         out["mod_out.shift"] = np.zeros((num_masks, 8, 1, 1), np.float32)
     return out
+
+
+def adapt_modulation(net, batches, mask_id, steps=10, lr=1e-3):
+    """Fast adaptation to a new mask (paper option): train only ``mask_id``'s modulation parameters.
+
+    ``batches``: an iterable cycled over, of ``(meas (B,1,H,W), mask (B,8,H,W), mask_s (B,1,H,W),
+    gt (B,8,H,W))`` float32 numpy arrays made with the new mask. Loss: RMSE (the toolbox's
+    ``sqrt(MSE)``); optimiser: Adam (torch-exact ``mindspore.experimental.optim.AdamW``, no weight decay).
+    The shared backbone is left untouched (only the modulation tensors get gradients; the rows of other
+    masks receive zero gradient and Adam leaves them unchanged). Returns the loss of every step.
+    """
+    import itertools
+
+    from mindspore.experimental.optim import AdamW
+
+    params = modulation_params(net)
+    if not params:
+        raise ValueError("adapt_modulation needs a MetaSCI built with num_masks > 0")
+    if not 0 <= mask_id < net.num_masks:
+        raise ValueError(f"mask_id {mask_id} out of range for num_masks={net.num_masks}")
+    opt = AdamW(params, lr=lr, weight_decay=0.0)
+
+    def loss_fn(meas, mask, mask_s, gt):
+        return ops.sqrt(ops.mean((net(meas, mask, mask_s, mask_id) - gt) ** 2))
+
+    grad_fn = ms.value_and_grad(loss_fn, None, params)
+    net.set_train(True)
+    losses = []
+    for _, batch in zip(range(steps), itertools.cycle(batches)):
+        loss, grads = grad_fn(*[ms.Tensor(a) for a in batch])
+        opt(grads)
+        losses.append(float(loss.asnumpy()))
+    net.set_train(False)
+    return losses
