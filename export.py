@@ -1,0 +1,79 @@
+"""Export a model's inference network to MindIR for a fixed input shape.
+
+Example:
+    python export.py --config_path configs/basicvsr/basicvsr_reds4.yaml --ckpt basicvsr_reds4.ckpt \
+        --input_shape 1,15,3,180,320 --file_name basicvsr_reds4
+Without --ckpt the network is exported with its initial weights (useful to check the graph only).
+Models with several inputs take one --input_shape per input, in forward order.
+"""
+import argparse
+import logging
+import os
+import sys
+
+from mindediting.engine.runtime import add_runtime_args, setup_runtime
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config_path", required=True, help="experiment YAML (model.name and model.args are used)")
+    parser.add_argument("--ckpt", help="MindSpore checkpoint to load strictly")
+    parser.add_argument("--input_shape", action="append", required=True,
+                        help="comma-separated input shape, e.g. 1,15,3,64,64 (repeat for several inputs)")
+    parser.add_argument("--file_name", required=True, help="output path without extension")
+    parser.add_argument("--file_format", default="MINDIR", choices=("MINDIR", "AIR", "ONNX"))
+    add_runtime_args(parser)
+    return parser.parse_args(argv)
+
+
+def parse_shape(text):
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise ValueError(f"--input_shape '{text}' must be comma-separated integers, e.g. 1,15,3,64,64") from None
+    if not shape or min(shape) < 1:
+        raise ValueError(f"--input_shape '{text}' must have positive sizes")
+    return shape
+
+
+def export_network(net, shapes, file_name, file_format="MINDIR"):
+    """Export ``net`` for zero inputs of ``shapes``; returns the written file path."""
+    import mindspore as ms
+    import numpy as np
+
+    if hasattr(net, "detect_mirror"):
+        net.detect_mirror = False  # host-side test; not expressible in a static graph
+    inputs = [ms.Tensor(np.zeros(s, np.float32)) for s in shapes]
+    folder = os.path.dirname(os.path.abspath(file_name))
+    os.makedirs(folder, exist_ok=True)
+    ms.export(net, *inputs, file_name=file_name, file_format=file_format)
+    suffix = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}[file_format]
+    return file_name if file_name.endswith(suffix) else file_name + suffix
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    from mindediting.config import ConfigError, load_config
+    from mindediting.convert.pth_reader import CheckpointError
+    from mindediting.engine.runtime import load_network
+    from mindediting.models import build_model
+
+    try:
+        shapes = [parse_shape(s) for s in args.input_shape]
+        cfg = load_config(args.config_path, args.overrides)
+        setup_runtime(cfg, args)
+        if args.ckpt:
+            net = load_network(cfg, args.ckpt)
+        else:
+            net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
+        path = export_network(net, shapes, args.file_name, args.file_format)
+    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
