@@ -74,6 +74,7 @@ def test_converter_mapping_and_mismatch_errors():
         check_params(params, net, "w.pth")
 
 
+@pytest.mark.slow
 def test_training_recipe_one_step(tmp_path):
     """L2 loss value and one Adam step (lr 2e-4, betas (0.5, 0.999)) checked by hand; dataset mapping/augment."""
     from mindediting.data.spike_io import SpikeWindowDataset, save_spike_npz
@@ -112,3 +113,31 @@ def test_training_recipe_one_step(tmp_path):
 def _dihedral(img, turns, flip, axis0=0):
     out = np.rot90(img, turns, (axis0, axis0 + 1))
     return out[..., ::-1] if flip else out
+
+
+@pytest.mark.parametrize("kernel,stride,padding,size", [(3, 1, 1, (7, 10)), (4, 2, 1, (13, 10)), (4, 2, 1, (8, 12)),
+                                                         (1, 1, 0, (5, 6))])
+def test_matmul_conv_equals_mindspore_conv(kernel, stride, padding, size):
+    from mindspore import nn
+
+    from mindediting.models.spikling import Conv2d
+
+    x = ms.Tensor(np.random.default_rng(0).standard_normal((2, 6) + size).astype(np.float32))
+    conv = Conv2d(6, 5, kernel, stride, padding)
+    ref = nn.Conv2d(6, 5, kernel, stride, pad_mode="pad", padding=padding, has_bias=False)
+    ref.weight.set_data(conv.weight.value())
+    np.testing.assert_allclose(conv(x).asnumpy(), ref(x).asnumpy(), rtol=0, atol=1e-5)
+
+
+def test_matmul_deconv_equals_mindspore_deconv():
+    from mindspore import nn
+
+    from mindediting.models.spikling import ConvTranspose2d
+
+    x = ms.Tensor(np.random.default_rng(1).standard_normal((2, 6, 5, 7)).astype(np.float32))
+    deconv = ConvTranspose2d(6, 4)
+    ref = nn.Conv2dTranspose(6, 4, 4, 2, pad_mode="pad", padding=1, has_bias=False)
+    ref.weight.set_data(deconv.weight.value())
+    out = deconv(x).asnumpy()
+    assert out.shape == (2, 4, 10, 14)
+    np.testing.assert_allclose(out, ref(x).asnumpy(), rtol=0, atol=1e-5)
