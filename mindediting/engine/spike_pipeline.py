@@ -23,6 +23,7 @@ import numpy as np
 
 from mindediting.data.spike_io import SENSOR_HEIGHT, SENSOR_WIDTH, SpikeDatReader
 from mindediting.data.spike_simulation import read_video_frames, simulate_spikes, video_fps
+from mindediting.metrics import calculate_psnr, calculate_ssim
 from mindediting.models.spike_classic import interval_method, window_method
 
 METHODS = ("interval", "window", "spikling")
@@ -30,32 +31,17 @@ LOGGER = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------------------------- metrics
-def psnr(img, ref, max_value=255.0):
-    """PSNR in dB of two same-shape images (inf when equal)."""
-    diff = np.asarray(img, dtype=np.float64) - np.asarray(ref, dtype=np.float64)
-    mse = float(np.mean(diff * diff))
-    return float("inf") if mse == 0 else 10.0 * np.log10(max_value * max_value / mse)
+def psnr(img, ref):
+    """PSNR in dB of two grey 8-bit images (inf when equal): :func:`mindediting.metrics.calculate_psnr`."""
+    return calculate_psnr(img, ref)
 
 
-def ssim(img, ref, max_value=255.0):
-    """Grey-image SSIM (Wang et al. 2004): 11x11 Gaussian window, sigma 1.5, valid region only."""
-    img = np.asarray(img, dtype=np.float64)
-    ref = np.asarray(ref, dtype=np.float64)
+def ssim(img, ref):
+    """Grey-image SSIM (11x11 Gaussian, sigma 1.5, valid region): :func:`mindediting.metrics.calculate_ssim`."""
+    img, ref = np.asarray(img), np.asarray(ref)
     if img.shape != ref.shape or img.ndim != 2:
         raise ValueError(f"ssim needs two (H, W) images of one shape, got {img.shape} and {ref.shape}")
-    c1, c2 = (0.01 * max_value) ** 2, (0.03 * max_value) ** 2
-    kernel = cv2.getGaussianKernel(11, 1.5)
-    window = kernel @ kernel.T
-
-    def blur(a):
-        return cv2.filter2D(a, -1, window)[5:-5, 5:-5]
-
-    mu1, mu2 = blur(img), blur(ref)
-    var1 = blur(img * img) - mu1 * mu1
-    var2 = blur(ref * ref) - mu2 * mu2
-    cov = blur(img * ref) - mu1 * mu2
-    ssim_map = ((2 * mu1 * mu2 + c1) * (2 * cov + c2)) / ((mu1 * mu1 + mu2 * mu2 + c1) * (var1 + var2 + c2))
-    return float(ssim_map.mean())
+    return calculate_ssim(img, ref)
 
 
 # ----------------------------------------------------------------------------------------------- input
