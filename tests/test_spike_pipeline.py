@@ -48,6 +48,7 @@ def recording(tmp_path_factory):
     return folder, path, spikes, ckpt, net
 
 
+@pytest.mark.slow
 def test_dat_to_png_and_mp4(recording, capsys):
     folder, path, spikes, ckpt, net = recording
     out = folder / "out"
