@@ -1,0 +1,137 @@
+"""Training augmentations and a deterministic, sharded, resumable batch loader for video SR.
+
+Determinism: every random choice for sample ``index`` in epoch ``epoch`` comes from
+``numpy.random.default_rng([seed, epoch, index])`` (see :func:`sample_rng`), never from global state, so a
+sample is the same whichever worker process builds it, and a resumed run sees exactly the batches an
+unbroken run would. The epoch order is ``default_rng([seed, epoch]).permutation(N)``; rank ``shard_id`` of
+``num_shards`` takes every ``num_shards``-th entry of it (interleaved, as MindSpore's GeneratorDataset
+shards), so ranks see disjoint samples whose union is what one process with ``num_shards`` times the batch
+would see.
+"""
+import multiprocessing
+
+import numpy as np
+
+
+def sample_rng(seed, epoch, index):
+    return np.random.default_rng([int(seed), int(epoch), int(index)])
+
+
+def paired_random_crop(gts, lqs, gt_patch_size, scale, rng, where=""):
+    """Crop the same region from every GT frame (``gt_patch_size``) and LQ frame (``gt_patch_size // scale``)."""
+    if gt_patch_size % scale:
+        raise ValueError(f"{where}gt_patch_size {gt_patch_size} must be a multiple of scale {scale}")
+    lq_patch = gt_patch_size // scale
+    h_lq, w_lq = lqs[0].shape[:2]
+    h_gt, w_gt = gts[0].shape[:2]
+    if (h_gt, w_gt) != (h_lq * scale, w_lq * scale):
+        raise ValueError(f"{where}GT size ({h_gt}, {w_gt}) is not {scale}x the LQ size ({h_lq}, {w_lq})")
+    if h_lq < lq_patch or w_lq < lq_patch:
+        raise ValueError(f"{where}LQ frames ({h_lq}, {w_lq}) are smaller than the LQ patch {lq_patch}")
+    top = int(rng.integers(0, h_lq - lq_patch + 1))
+    left = int(rng.integers(0, w_lq - lq_patch + 1))
+    lqs = [f[top: top + lq_patch, left: left + lq_patch] for f in lqs]
+    t, l_ = top * scale, left * scale
+    gts = [f[t: t + gt_patch_size, l_: l_ + gt_patch_size] for f in gts]
+    return gts, lqs
+
+
+def augment(groups, rng, hflip=True, vflip=True, transpose=True):
+    """Flip/transpose every frame of every group with one set of coin tosses (h-flip, v-flip, H/W transpose)."""
+    do_h = hflip and rng.random() < 0.5
+    do_v = vflip and rng.random() < 0.5
+    do_t = transpose and rng.random() < 0.5
+
+    def apply(frame):
+        if do_h:
+            frame = frame[:, ::-1]
+        if do_v:
+            frame = frame[::-1]
+        if do_t:
+            frame = frame.transpose(1, 0, 2)
+        return frame
+
+    return [[apply(f) for f in group] for group in groups]
+
+
+def to_chw_float(frames):
+    """List of RGB uint8 (H, W, 3) -> float32 (T, 3, H, W) in [0, 1]."""
+    return np.ascontiguousarray(np.stack(frames).transpose(0, 3, 1, 2), dtype=np.float32) / np.float32(255.0)
+
+
+def mirror_sequence(frames):
+    """mmagic ``MirrorSequence``: t frames -> 2t frames (the sequence, then reversed)."""
+    return list(frames) + list(frames)[::-1]
+
+
+def _build(args):
+    dataset, epoch, index = args
+    return dataset.get(index, epoch)
+
+
+class TrainLoader:
+    """Infinite iterator of ``(lq (B,T,3,h,w), gt (B,T,3,H,W), indices)`` batches with a resumable position.
+
+    Args:
+        dataset: object with ``__len__``, ``seed`` and ``get(index, epoch) -> (lq, gt)``.
+        batch_size: samples per batch on this rank.
+        num_shards, shard_id: data-parallel rank split (interleaved over the epoch permutation).
+        num_workers: processes building samples (0 = in this process).
+
+    The position (``epoch``, ``batch``: batches already taken in that epoch) is :meth:`state` and
+    :meth:`load_state`; an incomplete last batch of an epoch is dropped.
+    """
+
+    def __init__(self, dataset, batch_size, num_shards=1, shard_id=0, num_workers=0, seed=None):
+        if not 0 <= shard_id < num_shards:
+            raise ValueError(f"shard_id {shard_id} must be in [0, num_shards={num_shards})")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.num_shards, self.shard_id = int(num_shards), int(shard_id)
+        self.seed = dataset.seed if seed is None else seed
+        self.num_workers = int(num_workers)
+        self.batches_per_epoch = len(dataset) // num_shards // self.batch_size
+        if self.batches_per_epoch < 1:
+            raise ValueError(f"dataset of {len(dataset)} samples is too small for batch_size {batch_size} "
+                             f"x {num_shards} shard(s)")
+        self.epoch, self.batch = 0, 0
+        self._pool = None
+
+    def state(self):
+        return {"epoch": self.epoch, "batch": self.batch}
+
+    def load_state(self, state):
+        self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
+
+    def epoch_indices(self, epoch):
+        perm = np.random.default_rng([int(self.seed), int(epoch)]).permutation(len(self.dataset))
+        return perm[self.shard_id::self.num_shards]
+
+    def batch_indices(self, epoch, batch):
+        idx = self.epoch_indices(epoch)
+        return [int(i) for i in idx[batch * self.batch_size: (batch + 1) * self.batch_size]]
+
+    def _map(self, jobs):
+        if self.num_workers <= 0:
+            return [_build(j) for j in jobs]
+        if self._pool is None:
+            self._pool = multiprocessing.get_context("spawn").Pool(self.num_workers)
+        return self._pool.map(_build, jobs)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self.batch >= self.batches_per_epoch:
+            self.epoch, self.batch = self.epoch + 1, 0
+        indices = self.batch_indices(self.epoch, self.batch)
+        samples = self._map([(self.dataset, self.epoch, i) for i in indices])
+        self.batch += 1
+        lq = np.stack([s[0] for s in samples])
+        gt = np.stack([s[1] for s in samples])
+        return lq, gt, indices
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
