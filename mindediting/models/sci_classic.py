@@ -15,19 +15,45 @@ compatibility; the TV denoiser ignores it, as upstream). The first data step run
 precision; the denoiser works in float64, so every later iterate is float64 (as with the toolbox).
 Official values: ``tv_weight=0.1, tv_iter_max=5, iter_list=[10, 10, 10, 10]``.
 """
+import os
+
 import numpy as np
 
 from mindediting.data.sci import A, At
 
 
-def tv_denoise(x, tv_weight, tv_iter_max):
-    """Chambolle TV of every frame of ``x (..., H, W)`` on its own; float64 result of the same shape."""
+_POOL = None
+
+
+def _pool():
+    global _POOL
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=max(1, min(os.cpu_count() or 1, 8)), thread_name_prefix="tv")
+    return _POOL
+
+
+def tv_denoise(x, tv_weight, tv_iter_max, threads=True):
+    """Chambolle TV of every frame of ``x (..., H, W)`` on its own; float64 result of the same shape.
+
+    The toolbox calls ``denoise_tv_chambolle(stack (H, W, frames), channel_axis=2)``, which denoises
+    each frame independently in turn; here each frame is one ``denoise_tv_chambolle`` call and frames
+    run on a thread pool (numpy releases the GIL), which gives the same numbers.
+    """
     from skimage.restoration import denoise_tv_chambolle
 
     shape = x.shape
-    stack = np.moveaxis(np.asarray(x, dtype=np.float64).reshape(-1, *shape[-2:]), 0, -1)
-    out = denoise_tv_chambolle(stack, weight=tv_weight, max_num_iter=tv_iter_max, channel_axis=-1)
-    return np.ascontiguousarray(np.moveaxis(out, -1, 0)).reshape(shape)
+    frames = np.asarray(x, dtype=np.float64).reshape(-1, *shape[-2:])
+
+    def one(frame):
+        return denoise_tv_chambolle(frame, weight=tv_weight, max_num_iter=tv_iter_max)
+
+    if threads and frames.shape[0] > 1 and frames[0].size >= 128 * 128:
+        out = list(_pool().map(one, frames))
+    else:
+        out = [one(f) for f in frames]
+    return np.stack(out).reshape(shape)
 
 
 def _check_inputs(meas, mask, mask_s):
