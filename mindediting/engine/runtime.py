@@ -18,9 +18,11 @@ def setup_runtime(cfg, args):
     device = args.device_target or system.get("device_target") or "CPU"
     mode = args.mode or system.get("mode") or "pynative"
     system.update(device_target=device, mode=mode)
-    ms.set_context(device_target=device, mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
-    if system.get("device_id") is not None:
-        ms.set_context(device_id=system["device_id"])
+    try:
+        ms.set_device(device, system.get("device_id"))
+    except (RuntimeError, ValueError) as err:
+        raise ValueError(f"device_target {device} is not usable here: {str(err).splitlines()[0]}") from None
+    ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
     if system.get("seed") is not None:
         ms.set_seed(system["seed"])
     logging.getLogger(__name__).info("MindSpore %s on %s, %s mode", ms.__version__, device, mode)
