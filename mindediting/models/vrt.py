@@ -18,14 +18,14 @@ import numpy as np
 from mindspore import nn, ops
 from mindspore.common.initializer import Uniform, Zero, initializer
 
-from mindediting.models.common.deform_conv import deform_conv2d
+from mindediting.models.common.deform_conv import Conv2dIm2col, Conv3dFrames, deform_conv2d
 from mindediting.models.common.flow_warp import flow_warp
 from mindediting.models.common.vrt_spynet import SpyNet
 from mindediting.models.common.window_attention import TMSAG, MlpGEGLU
 
 
 def _conv3d(cin, cout):
-    return nn.Conv3d(cin, cout, (1, 3, 3), pad_mode="pad", padding=(0, 0, 1, 1, 1, 1), has_bias=True)
+    return Conv3dFrames(cin, cout, (1, 3, 3), (0, 1, 1))
 
 
 def _warp(x, flow, mode="bilinear"):
@@ -52,7 +52,7 @@ class DCNv2PackFlowGuided(nn.Cell):
         self.bias = ms.Parameter(initializer(Zero(), (out_channels,), ms.float32), name="bias")
 
         def conv(cin, cout):
-            return nn.Conv2d(cin, cout, 3, 1, pad_mode="pad", padding=1, has_bias=True)
+            return Conv2dIm2col(cin, cout, 3, padding=1)
 
         self.conv_offset = nn.SequentialCell([
             conv((1 + pa_frames // 2) * in_channels + pa_frames, out_channels), nn.LeakyReLU(0.1),
@@ -332,9 +332,8 @@ class VRT(nn.Cell):
                 self.conv_last = _conv3d(num_feat, out_chans)
         else:
             num_feat = 64
-            self.linear_fuse = nn.Conv2d(embed_dims[0] * img_size[0], num_feat, 1, 1, pad_mode="pad", padding=0,
-                                         has_bias=True)
-            self.conv_last = nn.Conv2d(num_feat, out_chans, 7, 1, pad_mode="pad", padding=0, has_bias=True)
+            self.linear_fuse = Conv2dIm2col(embed_dims[0] * img_size[0], num_feat, 1)
+            self.conv_last = Conv2dIm2col(num_feat, out_chans, 7)
 
     def check_input(self, x):
         if x.ndim != 5:

@@ -13,6 +13,7 @@ import os
 import numpy as np
 from mindspore import Tensor, nn, ops
 
+from mindediting.models.common.deform_conv import Conv2dIm2col
 from mindediting.models.common.flow_warp import flow_warp
 
 MEAN = (0.485, 0.456, 0.406)
@@ -20,7 +21,7 @@ STD = (0.229, 0.224, 0.225)
 
 
 def _conv(cin, cout):
-    return nn.Conv2d(cin, cout, 7, 1, pad_mode="pad", padding=3, has_bias=True)
+    return Conv2dIm2col(cin, cout, 7, padding=3)
 
 
 class BasicModule(nn.Cell):

@@ -1,0 +1,100 @@
+"""VRT test-time tiling (upstream test_video / test_clip): goldens with the small VRT, and exact unit checks."""
+import os
+
+import mindspore as ms
+import numpy as np
+import pytest
+
+from mindediting.convert.converter import load_and_convert
+from mindediting.engine.vrt_tiling import count_model_calls, test_clip as run_clip, test_video as run_video
+from mindediting.models import build_model
+from tests.golden import golden_dir, load, load_config
+
+
+class PointwiseX2:
+    """Stands in for the network: nearest x2 upsampling of 3 channels plus 0.5, and records input shapes."""
+
+    def __init__(self):
+        self.shapes = []
+
+    def __call__(self, x):
+        arr = x.asnumpy()
+        self.shapes.append(arr.shape)
+        return ms.Tensor(arr[:, :, :3].repeat(2, axis=3).repeat(2, axis=4) + 0.5)
+
+
+def _video(d=7, h=36, w=44, c=3):
+    return np.random.default_rng(3).random((1, d, c, h, w), dtype=np.float32)
+
+
+def test_tiled_pointwise_model_is_exact_and_calls_counted():
+    lq = _video()
+    model = PointwiseX2()
+    out = run_video(lq, model, scale=2, window_size=[2, 4, 4], tile=[4, 16, 16], tile_overlap=[2, 4, 4])
+    ref = lq.repeat(2, axis=3).repeat(2, axis=4) + 0.5
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6)
+    assert len(model.shapes) == count_model_calls(lq.shape, [4, 16, 16], [2, 4, 4]) == 3 * 3 * 4  # clips 0,2,3; rows 0,12,20; cols 0,12,24,28
+    assert set(model.shapes) == {(1, 4, 3, 16, 16)}
+
+
+def test_nonblind_channel_dropped_from_output():
+    lq = _video(d=4, c=4)
+    out = run_video(lq, PointwiseX2(), 2, [2, 4, 4], [0, 16, 16], [0, 4, 4], nonblind_denoising=True)
+    assert out.shape == (1, 4, 3, 72, 88)
+
+
+def test_whole_clip_mirror_pads_frames_and_pixels():
+    lq = _video(d=5, h=38, w=45)
+    model = PointwiseX2()
+    out = run_video(lq, model, 2, [4, 8, 8], [0, 0, 0], [0, 20, 20])
+    assert model.shapes == [(1, 8, 3, 40, 48)]
+    np.testing.assert_allclose(out, lq.repeat(2, axis=3).repeat(2, axis=4) + 0.5, atol=1e-6)
+
+
+def test_patch_blending_drops_half_overlap_like_upstream():
+    """A model whose output depends on the patch position shows which rows each patch contributes."""
+    calls = []
+
+    def model(x):
+        calls.append(len(calls))
+        return ms.Tensor(np.full(x.shape[:2] + (3,) + x.shape[3:], float(len(calls)), np.float32))
+
+    lq = np.zeros((1, 2, 3, 24, 16), np.float32)
+    out = run_clip(lq, model, 1, [2, 8, 8], [0, 16, 16], [0, 8, 8])
+    # patches start at rows 0 and 8; first patch keeps rows 0..11, second rows 12..23
+    assert (out[0, 0, 0, :12, 0] == 1).all() and (out[0, 0, 0, 12:, 0] == 2).all()
+
+
+def test_bad_tiles_raise():
+    with pytest.raises(ValueError, match="multiple of window_size"):
+        run_video(_video(), PointwiseX2(), 2, [2, 8, 8], [4, 12, 12], [2, 4, 4])
+    with pytest.raises(ValueError, match="smaller than tile"):
+        run_video(_video(), PointwiseX2(), 2, [2, 8, 8], [4, 16, 16], [4, 4, 4])
+    with pytest.raises(ValueError, match="expected"):
+        run_video(np.zeros((2, 3, 4, 4)), PointwiseX2(), 2, [2, 8, 8], [4, 16, 16], [2, 4, 4])
+
+
+def _golden_tiling(case):
+    folder = golden_dir(case, need=("input.npy", "output.npy"))
+    weights = os.path.join(folder, "..", "vrt_small", "weights.pth")
+    if not os.path.exists(weights):
+        pytest.skip("vrt_small/weights.pth not found (needs ../shared beside the repo)")
+    cfg = load_config(folder)
+    net = build_model("vrt", **cfg["constructor"])
+    params = load_and_convert("vrt", weights, **cfg["constructor"])
+    not_loaded, _ = ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in params.items()})
+    assert not not_loaded
+    a = cfg["test_args"]
+    out = run_video(load(folder, "input.npy"), net, a["scale"], a["window_size"], a["tile"], a["tile_overlap"],
+                    a["nonblind_denoising"])
+    np.testing.assert_allclose(out, load(folder, "output.npy"), rtol=0, atol=cfg["tolerance"]["atol"])
+
+
+@pytest.mark.slow
+def test_vrt_small_wholeclip_matches_upstream_tiling():
+    _golden_tiling("vrt_small_wholeclip")
+
+
+@pytest.mark.slow
+def test_vrt_small_tiled_matches_upstream_tiling():
+    _golden_tiling("vrt_small_tiled")
