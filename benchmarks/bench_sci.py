@@ -3,8 +3,10 @@
 Every case runs in its own subprocess (so peak memory is that case's alone) on a seeded random
 cr=8 scene and binary mask at each size. Cases:
 
-* ``gap_tv``        -- ours (numpy + scikit-image TV), ``--iters`` iterations;
-* ``gap_tv_torch``  -- the toolbox's way: A/At on torch tensors, scikit-image TV in between (needs torch);
+* ``gap_tv``        -- ours (numpy + scikit-image TV, float64 iterates as the goldens), ``--iters`` iterations;
+* ``gap_tv:float32`` -- ours in float32;
+* ``gap_tv_torch``  -- the toolbox's way: A/At on torch tensors, scikit-image TV in between (needs torch;
+  with scikit-image >= 0.19 its iterates stay float32);
 * ``metasci``       -- our MindSpore MetaSCI in PyNative mode and in graph mode (``GRAPH_MODE``);
 * ``metasci_torch`` -- the same architecture written in torch with the same weights (needs torch).
 
@@ -27,7 +29,7 @@ import time
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
 
-CASES = ("gap_tv", "gap_tv_torch", "metasci:pynative", "metasci:graph", "metasci_torch")
+CASES = ("gap_tv", "gap_tv:float32", "gap_tv_torch", "metasci:pynative", "metasci:graph", "metasci_torch")
 
 
 def rss_mib():
@@ -61,11 +63,11 @@ def metasci_weights(seed=1):
 
 
 # ------------------------------------------------------------------------------------- workers
-def worker_gap_tv(size, iters):
+def worker_gap_tv(size, iters, dtype="float64"):
     from mindediting.models.sci_classic import GAPTV
 
     meas, mask, mask_s = make_inputs(size)
-    solver = GAPTV(iter_list=[iters])
+    solver = GAPTV(iter_list=[iters], dtype=dtype)
     return lambda: solver(meas[None, None], mask[None], mask_s[None, None])
 
 
@@ -155,8 +157,8 @@ def worker_metasci_torch(size):
 
 
 def run_worker(case, size, iters, repeats):
-    if case == "gap_tv":
-        fn = worker_gap_tv(size, iters)
+    if case.startswith("gap_tv:") or case == "gap_tv":
+        fn = worker_gap_tv(size, iters, *case.split(":")[1:])
     elif case == "gap_tv_torch":
         fn = worker_gap_tv_torch(size, iters)
     elif case.startswith("metasci:"):

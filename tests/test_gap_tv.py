@@ -50,3 +50,13 @@ def test_tv_denoiser_is_per_frame_and_solver_checks_inputs():
         GAPTV()(np.zeros((1, 16, 16)), np.zeros((1, 8, 16, 16)), np.ones((1, 1, 16, 16)))
     with pytest.raises(ValueError, match="unknown SCI solver 'foo'"):
         build_solver("foo")
+
+
+def test_float32_option_is_close_to_golden():
+    folder = golden_dir("gap_tv", need=("output_last.npy",))
+    cfg = load_config(folder)
+    out = GAPTV(iter_list=cfg["iterations"], dtype="float32")(*_inputs(folder))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out[0], load(folder, "output_last.npy"), rtol=0, atol=cfg["tolerance"]["atol"])
+    with pytest.raises(ValueError, match="dtype must be float64 or float32"):
+        GAPTV(dtype="float16")
