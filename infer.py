@@ -50,10 +50,12 @@ def parse_args(argv=None):
 def set_device(ms, device, mode, device_id=None):
     """Select the device and execution mode; an unavailable device gives a one-line ValueError."""
     try:
-        if hasattr(ms, "set_device"):  # MindSpore >= 2.5; set_context(device_target=...) is deprecated there
-            ms.set_device(device, device_id)
-        else:
-            ms.set_context(device_target=device, device_id=device_id or 0)
+        if device_id is not None or ms.get_context("device_target") != device:
+            # set_device raises once kernels have run (main() called twice in one process), even for the same device
+            if hasattr(ms, "set_device"):  # MindSpore >= 2.5; set_context(device_target=...) is deprecated there
+                ms.set_device(device, device_id)
+            else:
+                ms.set_context(device_target=device, device_id=device_id or 0)
     except (RuntimeError, ValueError) as err:
         raise ValueError(f"device_target {device} is not usable here: {str(err).splitlines()[0]}") from None
     ms.set_context(mode=getattr(ms, MODES[mode]))

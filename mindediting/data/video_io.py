@@ -49,7 +49,7 @@ class FrameSource:
         path: a video file readable by OpenCV, or a folder of images.
         start: index of the first frame to yield.
         max_frames: yield at most this many frames (0 or None = all).
-        fps: frame rate reported for an image folder (a video reports its own).
+        fps: frame rate to report (default: the rate the video declares, or 25 for an image folder).
         strict: for a video, raise when decoding stops before the frame count the file declares
             (set False for files whose declared count is only an estimate).
 
