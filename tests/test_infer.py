@@ -130,6 +130,10 @@ def test_user_errors(tmp_path, frames):
         run_inference(cfg(baseline="lanczos"), str(tmp_path / "lr"), output_dir=str(tmp_path), progress=False)
     with pytest.raises(ValueError, match="infer.save_mp4 and infer.save_png are both false"):
         run_inference(cfg(save_mp4=False, save_png=False), str(tmp_path / "lr"), progress=False)
+    with pytest.raises(ValueError, match=r"infer.tile_overlap \(16\) must be smaller than infer.tile \(16\)"):
+        run_inference(cfg(tile=16, tile_overlap=16), str(tmp_path / "lr"), output_dir=str(tmp_path), progress=False)
+    with pytest.raises(ValueError, match="infer.chunk_frames must be an integer >= 0, got -2"):
+        run_inference(cfg(chunk_frames=-2), str(tmp_path / "lr"), output_dir=str(tmp_path), progress=False)
     with pytest.raises(ValueError, match="infer.fps must be a number or 'source', got 'fast'"):
         run_inference(cfg(fps="fast"), str(tmp_path / "lr"), output_dir=str(tmp_path), progress=False)
 

@@ -110,6 +110,7 @@ def run_inference(cfg, input_path, net=None, output_dir=None, max_frames=0, down
     save_mp4, save_png = infer.get("save_mp4", True), infer.get("save_png", False)
     if not save_mp4 and not save_png:
         raise ValueError("infer.save_mp4 and infer.save_png are both false: nothing would be written")
+    _check_windows(infer)
     downscale_input = int(downscale_input or 0)
     if downscale_input < 0:
         raise ValueError(f"downscale_input must be >= 0, got {downscale_input}")
@@ -204,6 +205,17 @@ def run_inference(cfg, input_path, net=None, output_dir=None, max_frames=0, down
     if result["psnr_bicubic"] is not None:
         logger.info("bicubic x%d on the same frames: mean PSNR %.2f dB", scale, result["psnr_bicubic"])
     return result
+
+
+def _check_windows(infer):
+    """``infer.chunk_frames/chunk_overlap`` and ``infer.tile/tile_overlap``: sizes >= 0, overlap < size."""
+    for size_key, overlap_key in (("chunk_frames", "chunk_overlap"), ("tile", "tile_overlap")):
+        size, overlap = infer.get(size_key) or 0, infer.get(overlap_key) or 0
+        for key, value in ((size_key, size), (overlap_key, overlap)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"infer.{key} must be an integer >= 0, got {value!r}")
+        if size and overlap >= size:
+            raise ValueError(f"infer.{overlap_key} ({overlap}) must be smaller than infer.{size_key} ({size})")
 
 
 def _fixed_fps(value):
