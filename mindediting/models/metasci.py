@@ -14,69 +14,14 @@ the paper's mask-specific light-weight modulation, a per-output-channel scale (i
 (init 0) after every convolution, one set per mask, selected with ``mask_id``; :func:`modulation_params`
 lists them so that adapting to a new mask trains only those.
 """
-import math
-
 import mindspore as ms
 from mindspore import nn, ops
-from mindspore.common.initializer import Uniform, initializer
 
 LRELU_SLOPE = 0.01  # torch nn.LeakyReLU() default
 
 
-class MatmulConv2d(nn.Cell):
-    """``torch.nn.Conv2d`` (bias, square kernel) computed as unfold + matmul.
-
-    Same parameters (``weight (out, in, k, k)``, ``bias (out,)``), same numbers up to float32
-    summation order. On the project's CPU box MindSpore's native 3x3 Conv2D kernel ran at about
-    0.15 GMAC/s while its MatMul ran at about 18 GMAC/s, so this is 10-20x faster there.
-    Initialised as torch (uniform, bound ``1/sqrt(fan_in)``).
-    """
-
-    def __init__(self, cin, cout, kernel, stride=1, padding=0):
-        super().__init__()
-        self.kernel, self.stride, self.padding = kernel, stride, padding
-        bound = 1 / math.sqrt(cin * kernel * kernel)
-        self.weight = ms.Parameter(initializer(Uniform(bound), (cout, cin, kernel, kernel), ms.float32), name="weight")
-        self.bias = ms.Parameter(initializer(Uniform(bound), (cout,), ms.float32), name="bias")
-
-    def construct(self, x):
-        n, cin, h, w = x.shape
-        cout = self.weight.shape[0]
-        ho = (h + 2 * self.padding - self.kernel) // self.stride + 1
-        wo = (w + 2 * self.padding - self.kernel) // self.stride + 1
-        if self.kernel == 1 and self.stride == 1 and self.padding == 0:
-            cols = x.reshape(n, cin, h * w)
-        else:
-            cols = ops.unfold(x, self.kernel, 1, self.padding, self.stride)
-        out = ops.matmul(self.weight.reshape(cout, -1), cols)
-        return out.reshape(n, cout, ho, wo) + self.bias.reshape(1, cout, 1, 1)
-
-
-class MatmulConvTranspose2d(nn.Cell):
-    """``torch.nn.ConvTranspose2d`` (bias, square kernel, output_padding) as matmul + fold (col2im).
-
-    ``weight (in, out, k, k)`` as in torch; output size ``(H-1)*stride - 2*padding + k + output_padding``.
-    """
-
-    def __init__(self, cin, cout, kernel, stride=1, padding=0, output_padding=0):
-        super().__init__()
-        self.kernel, self.stride, self.padding, self.output_padding = kernel, stride, padding, output_padding
-        bound = 1 / math.sqrt(cout * kernel * kernel)  # torch's fan_in for a transposed conv weight
-        self.weight = ms.Parameter(initializer(Uniform(bound), (cin, cout, kernel, kernel), ms.float32), name="weight")
-        self.bias = ms.Parameter(initializer(Uniform(bound), (cout,), ms.float32), name="bias")
-
-    def construct(self, x):
-        n, cin, h, w = x.shape
-        cout = self.weight.shape[1]
-        ho = (h - 1) * self.stride - 2 * self.padding + self.kernel + self.output_padding
-        wo = (w - 1) * self.stride - 2 * self.padding + self.kernel + self.output_padding
-        cols = ops.matmul(self.weight.reshape(cin, -1).T, x.reshape(n, cin, h * w))
-        out = ops.fold(cols, ms.Tensor([ho, wo], ms.int32), self.kernel, 1, self.padding, self.stride)
-        return out + self.bias.reshape(1, cout, 1, 1)
-
-
 def conv(cin, cout, kernel, stride=1, padding=0):
-    return MatmulConv2d(cin, cout, kernel, stride, padding)
+    return nn.Conv2d(cin, cout, kernel, stride, pad_mode="pad", padding=padding, has_bias=True)
 
 
 def lrelu():
@@ -120,8 +65,9 @@ class MetaSCI(nn.Cell):
             conv(64, 128, 3, 2, 1), lrelu(),
         )
         self.layers = nn.CellList([ResnetBlock(128) for _ in range(3)])
+        # torch ConvTranspose2d(k3, s2, p1, output_padding=1) == this padding (see mindspore_notes.md)
         self.conv2 = nn.SequentialCell(
-            MatmulConvTranspose2d(128, 64, 3, 2, 1, output_padding=1), lrelu(),
+            nn.Conv2dTranspose(128, 64, 3, 2, pad_mode="pad", padding=(1, 0, 1, 0), has_bias=True), lrelu(),
             conv(64, 32, 3, 1, 1), lrelu(), conv(32, 16, 1), lrelu(), conv(16, 8, 3, 1, 1),
         )
         if self.num_masks > 0:
