@@ -54,7 +54,25 @@ SCHEMA = {
         "baseline": str,  # model-free baseline used when no checkpoint is given (bicubic)
         "method": ANY, "window": int, "stride": int, "checkpoint": str,  # spike: interval|window|spikling
     },
-    "train": {"_any": ANY},
+    "train": {  # video SR training (mindediting.engine.trainer; defaults = mmagic basicvsr_2xb4_reds4)
+        "dataset": str, "gt_root": str, "lq_root": str, "meta_file": str,  # reds|vimeo90k; folder or .lmdb
+        "val_partition": str,  # REDS clips left out: REDS4 | official | none
+        "num_frames": int, "interval_list": list, "random_reverse": bool, "mirror": bool,  # temporal sampling
+        "gt_patch_size": int, "use_hflip": bool, "use_vflip": bool, "use_transpose": bool,  # crop, augmentation
+        "batch_size": int, "num_workers": int,  # batch per device; sample-loading processes
+        "total_iters": int, "lr": float, "betas": list, "loss_eps": float,  # Adam, Charbonnier eps
+        "periods": list, "restart_weights": list, "eta_min": float,  # cosine-restart schedule
+        "fix_iter": int, "spynet_lr_mult": float,  # SPyNet frozen for fix_iter, then lr x mult
+        "log_interval": int, "val_interval": int, "save_interval": int, "keep_last": int, "output_dir": str,
+        "amp_level": str, "recompute": bool,  # O0|O1|O2|O3 (GPU/Ascend); recompute resblocks
+        # keys of the SCI / spike / VRT training configs (read by their own training code)
+        "augment": ANY, "charbonnier_eps": float, "checkpoint_interval": int, "crop_size": int, "epochs": int,
+        "eval_dir": str, "eval_every": int, "eval_interval": int, "fix_keys": list, "fix_lr_mul": float,
+        "frames": int, "init_from": str, "init_strict": bool, "input_map": str, "loss": ANY, "mask_path": str,
+        "mask_shape": list, "num_devices": int, "optimizer": ANY, "quantizer_init": str, "root": str,
+        "save_dir": str, "scheduler": str, "seed": int, "target_map": str, "vgg_end": int, "vgg_weights": str,
+        "weight_decay": float, "window": int,
+    },
     "system": {
         "device_target": str,  # CPU | GPU | Ascend
         "mode": str,  # pynative | graph

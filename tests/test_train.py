@@ -1,0 +1,141 @@
+"""BasicVSR training: loss, schedule, SPyNet freezing, checkpoints, and an interrupted run resumed = unbroken run."""
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.golden import REPO
+from tests.test_datasets import make_tiny_reds
+
+
+def test_charbonnier_and_cosine_restart_by_hand():
+    import mindspore as ms
+
+    from mindediting.engine.trainer import cosine_restart_lr
+    from mindediting.losses import CharbonnierLoss
+
+    pred = np.array([[0.5, 0.25], [1.0, 0.0]], np.float32)
+    gt = np.array([[0.5, 0.0], [0.0, 0.0]], np.float32)
+    loss = CharbonnierLoss(eps=1e-6)(ms.Tensor(pred), ms.Tensor(gt)).asnumpy()
+    expected = (2 * math.sqrt(1e-6) + math.sqrt(0.0625 + 1e-6) + math.sqrt(1 + 1e-6)) / 4
+    assert abs(float(loss) - expected) < 1e-7
+    # one period of 10 iterations, base 1e-3, eta_min 1e-5: start, middle, after the end
+    assert cosine_restart_lr(0, 1e-3, [10], [1.0], 1e-5) == pytest.approx(1e-3)
+    assert cosine_restart_lr(5, 1e-3, [10], [1.0], 1e-5) == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))
+    assert cosine_restart_lr(12, 1e-3, [10], [1.0], 1e-5) == 1e-5
+    # restart with weight 0.5 at iteration 10
+    assert cosine_restart_lr(10, 1e-3, [10, 10], [1.0, 0.5], 0.0) == pytest.approx(0.5e-3)
+    with pytest.raises(ValueError, match="differ in length"):
+        cosine_restart_lr(0, 1e-3, [10, 10], [1.0], 0.0)
+
+
+def tiny_config(root, total_iters=5, **train):
+    gt_root, lq_root = make_tiny_reds(root, clips=("000", "001"), frames=4, size=(32, 48))
+    opts = dict(dataset="reds", gt_root=gt_root, lq_root=lq_root, val_partition="none", num_frames=3,
+                gt_patch_size=32, batch_size=1, num_workers=0, total_iters=total_iters, lr=1e-3,
+                periods=[total_iters], restart_weights=[1.0], eta_min=1e-5, fix_iter=2, spynet_lr_mult=0.125,
+                log_interval=1, val_interval=4, save_interval=2, keep_last=2, random_reverse=True)
+    opts.update(train)
+    return {
+        "model": {"name": "basicvsr", "args": {"mid_channels": 4, "num_blocks": 1}},
+        "train": opts,
+        "data": {"dataset": "video_folder", "root": root, "gt_dir": "train_sharp", "lq_dir": "train_sharp_bicubic/X4",
+                 "clips": ["001"], "num_frames": 3, "scale": 4},
+        "eval": {"metrics": ["psnr"], "convert_to": "rgb", "crop_border": 0},
+        "system": {"device_target": "CPU", "mode": "pynative", "seed": 3},
+    }
+
+
+def _log(run_dir):
+    with open(os.path.join(run_dir, "log_rank0.jsonl"), encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle]
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_to_the_same_losses(tmp_path):
+    import mindspore as ms
+
+    from mindediting.engine.checkpoint import load_checkpoint_strict
+    from mindediting.engine.train_state import ResumeError, list_checkpoints, load_train_state
+    from mindediting.engine.trainer import Trainer, cosine_restart_lr
+    from mindediting.models import build_model
+
+    cfg = tiny_config(str(tmp_path / "data"), total_iters=4, keep_last=1)
+    unbroken = Trainer(cfg, run_dir=str(tmp_path / "a"), progress=False)
+    spynet0 = {p.name: p.asnumpy().copy() for p in unbroken.flow_params}
+    main0 = {p.name: p.asnumpy().copy() for p in unbroken.main_params}
+    losses = unbroken.train()
+    assert len(losses) == 4 and all(np.isfinite(losses))
+
+    broken = Trainer(cfg, run_dir=str(tmp_path / "b"), progress=False)
+    at_fix = {}
+
+    def hook(step):
+        if step == 2:  # end of the fix_iter phase: SPyNet untouched, its optimizer never stepped
+            at_fix["flow"] = {p.name: p.asnumpy().copy() for p in broken.flow_params}
+            at_fix["main"] = {p.name: p.asnumpy().copy() for p in broken.main_params}
+            at_fix["steps"] = [int(o.state_step.asnumpy()) for o in broken.optimizers.values()]
+        if step == 3:
+            raise Crash("simulated kill after iteration 3")  # checkpoint 2 exists, iteration 3 is lost
+
+    with pytest.raises(Crash):
+        broken.train(on_step=hook)
+    assert [s for s, _ in list_checkpoints(str(tmp_path / "b"))] == [2]
+    for name, value in at_fix["flow"].items():
+        np.testing.assert_array_equal(value, spynet0[name])
+    assert any(not np.array_equal(v, main0[k]) for k, v in at_fix["main"].items())
+    assert at_fix["steps"] == [2, 0]
+
+    resumed = Trainer(cfg, run_dir=str(tmp_path / "b"), progress=False)
+    tail = resumed.train(resume="auto")
+    assert resumed.step == 4
+    np.testing.assert_allclose(tail, losses[2:], rtol=0, atol=1e-7)  # iterations 3, 4 as in the unbroken run
+    assert [int(o.state_step.asnumpy()) for o in resumed.optimizers.values()] == [4, 2]
+    assert any(not np.array_equal(p.asnumpy(), spynet0[p.name]) for p in resumed.flow_params)
+
+    log_a, log_b = _log(str(tmp_path / "a")), _log(str(tmp_path / "b"))
+    train_a = [r for r in log_a if "loss" in r]
+    train_b = [r for r in log_b if "loss" in r]
+    assert [r["iter"] for r in train_b] == [1, 2, 3, 4]  # the lost iteration 3 was dropped and redone
+    np.testing.assert_allclose([r["loss"] for r in train_b], [r["loss"] for r in train_a], rtol=0, atol=1e-7)
+    assert [r["indices"] for r in train_b] == [r["indices"] for r in train_a]  # same data position
+    expected_lr = [cosine_restart_lr(i, 1e-3, [4], [1.0], 1e-5) for i in range(4)]
+    np.testing.assert_allclose([r["lr"] for r in train_a], expected_lr, rtol=1e-12)
+    vals = [r["val"] for r in log_a if "val" in r]
+    assert len(vals) == 1 and 10 < vals[0]["psnr"] < 60
+    assert os.path.isfile(os.path.join(str(tmp_path / "a"), "val", "iter_00000004", "metrics.json"))
+    assert log_a[-1]["final_param_sha1"] == log_b[-1]["final_param_sha1"]  # bit-identical final weights
+
+    # keep_last=1: only the final checkpoint remains; eval.py's strict loader reads it
+    ckpts = list_checkpoints(str(tmp_path / "a"))
+    assert [s for s, _ in ckpts] == [4]
+    net = load_checkpoint_strict(ckpts[-1][1], build_model("basicvsr", mid_channels=4, num_blocks=1))
+    final = {p.name: p.asnumpy() for p in unbroken.net.get_parameters()}
+    for p in net.get_parameters():
+        np.testing.assert_array_equal(p.asnumpy(), final[p.name])
+
+    weights = str(tmp_path / "w.ckpt")
+    ms.save_checkpoint(net, weights)
+    with pytest.raises(ResumeError, match="weights-only checkpoint"):
+        load_train_state(weights, resumed.net, resumed.optimizers)
+
+
+def test_cli_errors(tmp_path):
+    cfg_path = tmp_path / "c.yaml"
+    cfg_path.write_text(yaml.safe_dump({"model": {"name": "basicvsr"}, "train": {"gt_rot": "x"}}))
+    script = os.path.join(REPO, "train.py")
+    res = subprocess.run([sys.executable, script, "--config_path", str(cfg_path)], capture_output=True, text=True,
+                         timeout=600)
+    assert res.returncode == 2 and "unknown key 'train.gt_rot'" in res.stderr
+    res = subprocess.run([sys.executable, script, "--config_path", str(cfg_path), "--resume", str(tmp_path / "no.ckpt")],
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 2 and "no.ckpt: checkpoint to resume from not found" in res.stderr

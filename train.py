@@ -1,0 +1,81 @@
+"""Train a video SR model (BasicVSR) with the recipe in the config's ``train`` section.
+
+Examples:
+    python train.py --config_path configs/basicvsr/basicvsr_reds_train.yaml
+    python train.py --config_path configs/basicvsr/basicvsr_reds_train.yaml --resume auto   # continue the run
+    python train.py --config_path configs/basicvsr/basicvsr_reds_train.yaml --resume runs/x/checkpoints/iter_00005000.ckpt
+    bash scripts/run_distribute_train_gpu.sh 8 configs/basicvsr/basicvsr_reds_train.yaml   # data parallel
+
+Run directory (--output_dir or train.output_dir): checkpoints/iter_<n>.ckpt (weights + optimizer + step + RNG +
+data position; ``eval.py --ckpt`` reads them), log_rank<r>.jsonl (loss, lr, time per iteration), val/ (PSNR).
+Under msrun (or with RANK_SIZE > 1) the run is data-parallel: train.batch_size is per device.
+"""
+import argparse
+import logging
+import os
+import sys
+
+
+def parse_args(argv=None):
+    from mindediting.engine.runtime import add_runtime_args
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config_path", required=True, help="experiment YAML with model/train/data/eval sections")
+    parser.add_argument("--resume", help="checkpoint to continue from, or 'auto' for the latest in the run directory")
+    parser.add_argument("--output_dir", help="run directory (default train.output_dir)")
+    parser.add_argument("--stop_at", type=int, help="stop (after saving a checkpoint) at this iteration, e.g. "
+                        "for time-limited jobs; continue later with --resume auto")
+    parser.add_argument("--no_progress", action="store_true", help="log lines only, no tqdm bar")
+    add_runtime_args(parser)
+    return parser.parse_args(argv)
+
+
+def world_size_from_env():
+    for key in ("MS_WORKER_NUM", "RANK_SIZE"):
+        if os.environ.get(key):
+            return int(os.environ[key])
+    return 1
+
+
+def setup_distributed():
+    """Initialise the collective backend when launched by msrun / a rank table; returns (rank, size)."""
+    if world_size_from_env() <= 1:
+        return 0, 1
+    import mindspore as ms
+    from mindspore.communication import get_group_size, get_rank, init
+
+    init()
+    rank, size = get_rank(), get_group_size()
+    ms.set_auto_parallel_context(parallel_mode=ms.ParallelMode.DATA_PARALLEL, gradients_mean=True, device_num=size)
+    return rank, size
+
+
+def main(argv=None):
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    args = parse_args(argv)
+    from mindediting.config import ConfigError, load_config
+    from mindediting.convert.pth_reader import CheckpointError
+    from mindediting.engine.runtime import setup_runtime
+    from mindediting.engine.train_state import ResumeError
+
+    try:
+        if args.resume and args.resume != "auto" and not os.path.isfile(args.resume):
+            raise ResumeError(f"{args.resume}: checkpoint to resume from not found (or use --resume auto)")
+        cfg = load_config(args.config_path, args.overrides)
+        if world_size_from_env() > 1 and os.environ.get("DEVICE_ID") and \
+                (cfg.get("system") or {}).get("device_id") is None:
+            cfg.setdefault("system", {})["device_id"] = int(os.environ["DEVICE_ID"])
+        setup_runtime(cfg, args)
+        rank, size = setup_distributed()
+        from mindediting.engine.trainer import Trainer
+
+        trainer = Trainer(cfg, run_dir=args.output_dir, rank=rank, world_size=size, progress=not args.no_progress)
+        trainer.train(resume=args.resume, stop_at=args.stop_at)
+    except (ConfigError, CheckpointError, ResumeError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
