@@ -19,6 +19,7 @@ import sys
 from mindediting.config import ConfigError, load_config
 from mindediting.convert.pth_reader import CheckpointError
 from mindediting.data.video_io import sample_video
+from mindediting.engine.runtime import load_network, setup_runtime
 
 MODES = {"pynative": "PYNATIVE_MODE", "graph": "GRAPH_MODE"}
 SCALE = 4
@@ -47,18 +48,14 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def set_device(ms, device, mode, device_id=None):
-    """Select the device and execution mode; an unavailable device gives a one-line ValueError."""
-    try:
-        if device_id is not None or ms.get_context("device_target") != device:
-            # set_device raises once kernels have run (main() called twice in one process), even for the same device
-            if hasattr(ms, "set_device"):  # MindSpore >= 2.5; set_context(device_target=...) is deprecated there
-                ms.set_device(device, device_id)
-            else:
-                ms.set_context(device_target=device, device_id=device_id or 0)
-    except (RuntimeError, ValueError) as err:
-        raise ValueError(f"device_target {device} is not usable here: {str(err).splitlines()[0]}") from None
-    ms.set_context(mode=getattr(ms, MODES[mode]))
+def run_spike(args):
+    """Spike streams (.dat or video) go through the spike pipeline (src/scripts/spike_infer.py)."""
+    from src.scripts import spike_infer
+
+    argv = ["--config", args.config_path] + (["--input", args.input] if args.input else [])
+    argv += (["--ckpt", args.ckpt] if args.ckpt else []) + (["--output-dir", args.output_dir] if args.output_dir else [])
+    argv += ["--max-frames", str(args.max_frames)] + list(args.overrides)
+    return spike_infer.main(argv)
 
 
 def main(argv=None):
@@ -67,28 +64,18 @@ def main(argv=None):
     log = logging.getLogger("infer")
     try:
         cfg = load_config(args.config_path, args.overrides)
-        system = cfg.get("system") or {}
-        device = args.device_target or system.get("device_target") or "CPU"
-        mode = args.mode or system.get("mode") or "pynative"
-        system.update(device_target=device, mode=mode)
-        cfg["system"] = system
+        setup_runtime(cfg, args)
+        if cfg["model"]["name"] == "spikling":
+            return run_spike(args)
         input_path = args.input or sample_video("bikes")
-
-        import mindspore as ms
-
-        set_device(ms, device, mode, system.get("device_id"))
 
         from mindediting.engine.inference import run_inference, save_config
 
         net = None
         if args.ckpt:
-            from mindediting.engine.checkpoint import load_checkpoint_strict
-            from mindediting.models import build_model
-
-            model = cfg["model"]
-            net = build_model(model["name"], **(model.get("args") or {}))
-            load_checkpoint_strict(args.ckpt, net)
-            log.info("loaded %s weights from %s (%s, %s mode)", model["name"], args.ckpt, device, mode)
+            net = load_network(cfg, args.ckpt)
+            log.info("loaded %s weights from %s (%s, %s mode)", cfg["model"]["name"], args.ckpt,
+                     cfg["system"]["device_target"], cfg["system"]["mode"])
         output_dir = args.output_dir or (cfg.get("infer") or {}).get("output_dir") or "outputs/infer"
         cfg.setdefault("infer", {})["output_dir"] = output_dir
         result = run_inference(cfg, input_path, net=net, output_dir=output_dir, max_frames=args.max_frames,

@@ -18,8 +18,11 @@ def setup_runtime(cfg, args):
     device = args.device_target or system.get("device_target") or "CPU"
     mode = args.mode or system.get("mode") or "pynative"
     system.update(device_target=device, mode=mode)
+    device_id = system.get("device_id")
     try:
-        ms.set_device(device, system.get("device_id"))
+        # set_device raises once kernels have run, even for the same device (main() twice in one process)
+        if device_id is not None or ms.get_context("device_target") != device:
+            ms.set_device(device, device_id)
     except (RuntimeError, ValueError) as err:
         raise ValueError(f"device_target {device} is not usable here: {str(err).splitlines()[0]}") from None
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)

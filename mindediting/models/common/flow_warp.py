@@ -9,7 +9,7 @@ from mindspore import ops
 
 def _sampling_positions(flow):
     _, h, w, _ = flow.shape
-    grid_y, grid_x = ops.meshgrid(ops.arange(0, h, dtype=flow.dtype), ops.arange(0, w, dtype=flow.dtype), indexing="ij")
+    grid_y, grid_x = ops.meshgrid(ops.arange(0, h).astype(flow.dtype), ops.arange(0, w).astype(flow.dtype), indexing="ij")
     return grid_x + flow[..., 0], grid_y + flow[..., 1]
 
 
