@@ -165,3 +165,61 @@ def test_vimeo_septuplets(tmp_path):
     assert any(np.array_equal(gt[2], ref[:, y: y + 32, x: x + 32]) for y in range(1) for x in range(0, 17, 4))
     with pytest.raises(ValueError, match="nope.txt: Vimeo90K list file not found"):
         Vimeo90KTrainSet(str(root / "sequences"), str(root / "BIx4"), str(root / "nope.txt"))
+
+
+def _run_script(name, *args):
+    import subprocess
+    import sys
+
+    from tests.golden import REPO
+
+    return subprocess.run([sys.executable, os.path.join(REPO, "src", "scripts", name), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_regroup_reds(tmp_path):
+    root = tmp_path / "REDS"
+    for rel, clips in (("train_sharp", ["000", "001"]), ("val_sharp", ["000", "029"]),
+                       ("train_sharp_bicubic/X4", ["000", "001"]), ("val_sharp_bicubic/X4", ["000", "029"])):
+        for clip in clips:
+            os.makedirs(root / rel / clip)
+            (root / rel / clip / "00000000.png").write_bytes(f"{rel}/{clip}".encode())
+    res = _run_script("regroup_reds_dataset.py", "--root", str(root))
+    assert res.returncode == 0 and "moved 4 clip folder(s)" in res.stdout
+    assert sorted(os.listdir(root / "train_sharp")) == ["000", "001", "240", "269"]
+    assert (root / "train_sharp_bicubic/X4/269/00000000.png").read_bytes() == b"val_sharp_bicubic/X4/029"
+    assert not (root / "val_sharp").exists() and not (root / "val_sharp_bicubic").exists()
+    res = _run_script("regroup_reds_dataset.py", "--root", str(root))  # idempotent
+    assert res.returncode == 0 and "already regrouped" in res.stdout
+    os.makedirs(tmp_path / "other" / "train_sharp" / "clipA")
+    res = _run_script("regroup_reds_dataset.py", "--root", str(tmp_path / "other"))
+    assert res.returncode == 2 and "folder 'clipA' is not a REDS clip" in res.stderr
+    assert os.listdir(tmp_path / "other" / "train_sharp") == ["clipA"]  # nothing moved
+
+
+def test_vimeo_preprocess_bi_bd(tmp_path):
+    from mindediting.utils.matlab_resize import bd_downsample
+
+    video = read_frames(sample_video("bikes"), max_frames=7)
+    root = tmp_path / "vimeo"
+    for i in range(7):
+        frame = np.ascontiguousarray(video[i, 60:92, 300:348])
+        if i == 0:
+            frame = np.full_like(frame, 77)  # a flat frame stays flat under both degradations
+        _write(str(root / "sequences" / "00001" / "0001" / f"im{i + 1}.png"), frame)
+    (root / "sep_trainlist.txt").write_text("00001/0001\n")
+    res = _run_script("vimeo_preprocess.py", "--root", str(root), "--mode", "both", "--num_workers", "1")
+    assert res.returncode == 0, res.stderr
+    assert "7 frame(s) processed" in res.stdout
+    flat = cv2.imread(str(root / "BIx4" / "00001" / "0001" / "im1.png"))
+    assert flat.shape == (8, 12, 3) and (flat == 77).all()
+    src = cv2.imread(str(root / "sequences" / "00001" / "0001" / "im5.png"))
+    bi = cv2.imread(str(root / "BIx4" / "00001" / "0001" / "im5.png"))
+    np.testing.assert_array_equal(bi, np.clip(np.floor(imresize(src, 0.25) + 0.5), 0, 255).astype(np.uint8))
+    bd = cv2.imread(str(root / "BDx4" / "00001" / "0001" / "im5.png"))
+    np.testing.assert_array_equal(bd, bd_downsample(src, 4, 1.6))
+    assert bd.shape == (8, 12, 3) and not np.array_equal(bd, bi)
+    res = _run_script("vimeo_preprocess.py", "--root", str(root), "--mode", "both")  # resumes: nothing left
+    assert res.returncode == 0 and "0 frame(s) processed" in res.stdout
+    res = _run_script("vimeo_preprocess.py", "--root", str(tmp_path))
+    assert res.returncode == 2 and "no sequences/ folder" in res.stderr
