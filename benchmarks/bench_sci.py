@@ -144,8 +144,12 @@ def worker_metasci_torch(size):
                 out = layer(out)
             return self.conv2(out)
 
+    user_isa = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    weights = metasci_weights()  # imports mindediting, which caps oneDNN at AVX2 for MindSpore
+    if user_isa is None:
+        os.environ.pop("ONEDNN_MAX_CPU_ISA", None)  # torch keeps its own oneDNN choice
     net = Net().eval()
-    net.load_state_dict({k: torch.from_numpy(v) for k, v in metasci_weights().items()})
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})
     meas, mask, mask_s = (torch.from_numpy(a) for a in make_inputs(size))
     args = (meas[None, None], mask[None], mask_s[None, None])
 
