@@ -125,6 +125,12 @@ def test_metasci_checkpoint_eval(tmp_path):
     # synthetic (untrained) weights: the numbers are only checked for being computed on 8 frames
     assert len(row["frame_psnr"]) == 8 and np.isfinite(row["psnr"])
     assert len(os.listdir(tmp_path / "out" / "drop")) == 8
+    # a mask with another compression ratio is refused with the key named
+    mask4 = tmp_path / "mask4.mat"
+    sio.savemat(mask4, {"mask": sio.loadmat(shared_data("sci", "mask", "mask.mat"))["mask"][:64, :64, :4]})
+    cfg4 = _cfg("metasci/metasci_sixgray.yaml", "data.scenes=[drop]", "eval.video=none", f"data.mask_path={mask4}")
+    with pytest.raises(SCIEvalError, match="data.mask_path: the mask has 4 frames but metasci reconstructs 8"):
+        run_sci_eval(cfg4, ckpt=str(ckpt), output_dir=str(tmp_path / "out4"))
 
 
 @pytest.mark.parametrize("name", ["sci/gap_tv_sixgray.yaml", "sci/gap_tv_real_cr10.yaml", "metasci/metasci_sixgray.yaml",

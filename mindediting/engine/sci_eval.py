@@ -144,7 +144,13 @@ def make_reconstructor(cfg, ckpt=None):
     load_checkpoint_strict(ckpt, net)
     no_channel = name == "qsci"
 
+    fixed_cr = {"metasci": 8}.get(name)
+
     def run_net(meas, mask, mask_s):
+        if fixed_cr is not None and mask.shape[0] != fixed_cr:
+            raise SCIEvalError(
+                f"data.mask_path: the mask has {mask.shape[0]} frames but {name} reconstructs {fixed_cr} (compression ratio)"
+            )
         y = meas[None] if no_channel else meas[None, None]
         s = mask_s[None] if no_channel else mask_s[None, None]
         out = net(ms.Tensor(y.astype(np.float32)), ms.Tensor(mask[None].astype(np.float32)), ms.Tensor(s.astype(np.float32)))
