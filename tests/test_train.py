@@ -139,3 +139,16 @@ def test_cli_errors(tmp_path):
     res = subprocess.run([sys.executable, script, "--config_path", str(cfg_path), "--resume", str(tmp_path / "no.ckpt")],
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 2 and "no.ckpt: checkpoint to resume from not found" in res.stderr
+
+
+def test_train_option_errors():
+    from mindediting.engine.trainer import train_options
+
+    with pytest.raises(ValueError, match="train.gt_root: required"):
+        train_options({"train": {}})
+    with pytest.raises(ValueError, match="train.amp_level 'O5' must be O0, O1, O2 or O3"):
+        train_options({"train": {"gt_root": "a", "lq_root": "b", "amp_level": "O5"}})
+    with pytest.raises(ValueError, match="train.batch_size must be >= 1, got 0"):
+        train_options({"train": {"gt_root": "a", "lq_root": "b", "batch_size": 0}})
+    with pytest.raises(ValueError, match="train.dataset 'div2k' must be reds or vimeo90k"):
+        train_options({"train": {"gt_root": "a", "lq_root": "b", "dataset": "div2k"}})

@@ -63,6 +63,11 @@ def train_options(cfg):
             raise ValueError(f"train.{key}: required (a frame folder or a .lmdb)")
     if opts["dataset"] not in ("reds", "vimeo90k"):
         raise ValueError(f"train.dataset '{opts['dataset']}' must be reds or vimeo90k")
+    if opts["amp_level"] not in ("O0", "O1", "O2", "O3"):
+        raise ValueError(f"train.amp_level '{opts['amp_level']}' must be O0, O1, O2 or O3")
+    for key in ("batch_size", "total_iters", "log_interval", "save_interval"):
+        if int(opts[key]) < 1:
+            raise ValueError(f"train.{key} must be >= 1, got {opts[key]}")
     return opts
 
 
@@ -120,6 +125,8 @@ class Trainer:
                 if name != "spynet":
                     cell.recompute()
         if opts["amp_level"] != "O0":
+            if system.get("device_target", "CPU") == "CPU":
+                logger.warning("amp_level %s on CPU: O1 fails there and O2/O3 are slower than fp32", opts["amp_level"])
             ms.amp.auto_mixed_precision(self.net, opts["amp_level"])
         self.net.set_train(True)
         self.loss = CharbonnierLoss(eps=opts["loss_eps"])
@@ -254,7 +261,7 @@ class Trainer:
                     logger.info("rank %d iter %d/%d loss %.6f lr %.3e iter_time %.3fs eta %s", self.rank, self.step,
                                 total, loss, lr, took, time.strftime("%H:%M:%S", time.gmtime(eta)))
                 if opts["val_interval"] and self.step % int(opts["val_interval"]) == 0 and self.rank == 0 \
-                        and self.cfg.get("data", {}).get("root"):
+                        and (self.cfg.get("data") or {}).get("root"):
                     avg = self.validate()
                     logger.info("iter %d validation %s", self.step,
                                 " ".join(f"{k.upper()} {v:.4f}" for k, v in avg.items()))
