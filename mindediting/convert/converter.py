@@ -11,7 +11,7 @@ import numpy as np
 
 from mindediting.convert.pth_reader import CheckpointError, OpaqueObject, load_pth
 
-WRAPPER_KEYS = ("state_dict", "params", "model", "net", "generator")
+WRAPPER_KEYS = ("state_dict", "params", "model_state_dict", "model", "net", "generator")
 PREFIXES = ("generator.", "module.", "model.")
 BOOKKEEPING_SUFFIXES = ("num_batches_tracked",)
 
@@ -83,15 +83,21 @@ def compare_with_net(params, net):
     return missing, unexpected, mismatched
 
 
+def _listing(items, limit=12):
+    shown = ", ".join(items[:limit])
+    return shown + (f" ... and {len(items) - limit} more" if len(items) > limit else "")
+
+
 def format_mismatch(source, missing, unexpected, mismatched):
     parts = []
     if missing:
-        parts.append(f"missing {len(missing)} key(s): {', '.join(missing)}")
+        parts.append(f"missing {len(missing)} key(s): {_listing(missing)}")
     if unexpected:
-        parts.append(f"unexpected {len(unexpected)} key(s): {', '.join(unexpected)}")
+        parts.append(f"unexpected {len(unexpected)} key(s): {_listing(unexpected)}")
     if mismatched:
         parts.append(
-            "shape mismatch: " + ", ".join(f"{k} file {tuple(a)} vs model {tuple(b)}" for k, a, b in mismatched)
+            f"shape mismatch in {len(mismatched)} key(s): "
+            + _listing([f"{k} file {tuple(a)} vs model {tuple(b)}" for k, a, b in mismatched])
         )
     return f"{source}: checkpoint does not fit the model; " + "; ".join(parts)
 

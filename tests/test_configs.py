@@ -1,0 +1,54 @@
+"""Every shipped config loads and validates; bad keys, types and overrides give one-line errors."""
+import glob
+import os
+
+import pytest
+
+from mindediting.config import ConfigError, load_config
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "**", "*.yaml"), recursive=True))
+
+
+def test_configs_exist_for_every_model():
+    names = {load_config(path)["model"]["name"] for path in CONFIGS}
+    assert {"basicvsr", "vrt", "metasci", "efficientsci", "qsci", "spikling"} <= names
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.relpath(p, REPO))
+def test_config_validates(path):
+    cfg = load_config(path)
+    assert cfg["model"]["name"]
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_errors_name_the_key(tmp_path):
+    base = "model:\n  name: basicvsr\n  args: {mid_channels: 8}\n"
+    with pytest.raises(ConfigError, match="unknown section 'evaluation'"):
+        load_config(_write(tmp_path, base + "evaluation: {}\n"))
+    with pytest.raises(ConfigError, match=r"'eval.crop_border' should be int, got str \('four'\)"):
+        load_config(_write(tmp_path, base + "eval: {crop_border: four}\n"))
+    with pytest.raises(ConfigError, match="'model.args.mid_channels' should be int, got str"):
+        load_config(_write(tmp_path, base), ["model.args.mid_channels=wide"])
+    with pytest.raises(ConfigError, match="'system.device_target' is 'TPU'"):
+        load_config(_write(tmp_path, base), ["system.device_target=TPU"])
+    with pytest.raises(ConfigError, match="must look like section.key=value"):
+        load_config(_write(tmp_path, base), ["eval.crop_border"])
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(_write(tmp_path, "model: [unclosed\n"))
+    with pytest.raises(ConfigError, match="missing key 'model.name'"):
+        load_config(_write(tmp_path, "eval: {crop_border: 0}\n"))
+    with pytest.raises(ValueError, match="unknown model 'basicvrs'; valid names: basicvsr"):
+        load_config(_write(tmp_path, "model: {name: basicvrs}\n"))
+
+
+def test_overrides_are_typed_by_yaml(tmp_path):
+    cfg = load_config(_write(tmp_path, "model:\n  name: basicvsr\n"),
+                      ["eval.crop_border=4", "eval.metrics=[psnr]", "model.args.num_blocks=2", "eval.save_frames=true"])
+    assert cfg["eval"] == {"crop_border": 4, "metrics": ["psnr"], "save_frames": True}
+    assert cfg["model"]["args"] == {"num_blocks": 2}
