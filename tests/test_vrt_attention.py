@@ -40,7 +40,8 @@ def test_window_attention_matches_golden_with_and_without_mask():
 def test_recomputed_buffers_equal_upstream_buffers():
     folder = golden_dir("vrt_attention", need=("weights.pth",))
     cfg, raw, net = _attention(folder)
-    np.testing.assert_array_equal(relative_position_index(cfg["constructor"]["window_size"]), raw["relative_position_index"])
+    index = relative_position_index(cfg["constructor"]["window_size"])
+    np.testing.assert_array_equal(index, raw["relative_position_index"])
     np.testing.assert_allclose(net.position_bias.asnumpy(), raw["position_bias"], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(compute_mask_np(4, 8, 8, (2, 4, 4), (1, 2, 2)), load(folder, "mask.npy"))
 

@@ -13,7 +13,8 @@ from tests.golden import golden_dir, load, load_config
 
 
 def _net_from_golden(folder, tmp_path, return_levels):
-    params = vrt_spynet.convert_state_dict(normalize_tensors(unwrap_state_dict(load_pth(os.path.join(folder, "weights.pth")))))
+    state = unwrap_state_dict(load_pth(os.path.join(folder, "weights.pth")))
+    params = vrt_spynet.convert_state_dict(normalize_tensors(state))
     assert not any(k.endswith(("mean", "std")) for k in params)
     save_ckpt(params, str(tmp_path / "spynet.ckpt"))
     net = vrt_spynet.SpyNet(return_levels=return_levels)
@@ -30,7 +31,8 @@ def test_vrt_spynet_multilevel_matches_golden(tmp_path):
     flows = net(ms.Tensor(load(folder, "ref.npy")), ms.Tensor(load(folder, "supp.npy")))
     assert len(flows) == 4
     for i, flow in enumerate(flows):
-        np.testing.assert_allclose(flow.asnumpy(), load(folder, f"output_{i}.npy"), rtol=0, atol=cfg["tolerance"]["atol"])
+        expected = load(folder, f"output_{i}.npy")
+        np.testing.assert_allclose(flow.asnumpy(), expected, rtol=0, atol=cfg["tolerance"]["atol"])
 
 
 def test_vrt_spynet_single_level_and_path_loading(tmp_path):
@@ -46,7 +48,8 @@ def test_vrt_spynet_single_level_and_path_loading(tmp_path):
     net_pth = vrt_spynet.SpyNet(load_path=os.path.join(folder, "weights.pth"), return_levels=[2])
     net_pth.set_train(False)
     coarse = net_pth(ref, supp)
-    np.testing.assert_allclose(coarse.asnumpy(), load(folder, "output_3.npy")[:1], rtol=0, atol=cfg["tolerance"]["atol"])
+    expected = load(folder, "output_3.npy")[:1]
+    np.testing.assert_allclose(coarse.asnumpy(), expected, rtol=0, atol=cfg["tolerance"]["atol"])
 
 
 def test_vrt_spynet_missing_file_and_bad_shapes(tmp_path):

@@ -33,7 +33,8 @@ def test_tiled_pointwise_model_is_exact_and_calls_counted():
     out = run_video(lq, model, scale=2, window_size=[2, 4, 4], tile=[4, 16, 16], tile_overlap=[2, 4, 4])
     ref = lq.repeat(2, axis=3).repeat(2, axis=4) + 0.5
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6)
-    assert len(model.shapes) == count_model_calls(lq.shape, [4, 16, 16], [2, 4, 4]) == 3 * 3 * 4  # clips 0,2,3; rows 0,12,20; cols 0,12,24,28
+    # clips start at frames 0, 2, 3; rows at 0, 12, 20; columns at 0, 12, 24, 28
+    assert len(model.shapes) == count_model_calls(lq.shape, [4, 16, 16], [2, 4, 4]) == 3 * 3 * 4
     assert set(model.shapes) == {(1, 4, 3, 16, 16)}
 
 

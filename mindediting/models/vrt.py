@@ -166,7 +166,8 @@ class Stage(nn.Cell):
         super().__init__()
         self.pa_frames = pa_frames
         if reshape == "none":
-            self.reshape = nn.SequentialCell([_ToChannelsLast(), nn.LayerNorm((dim,), epsilon=1e-5), _ToChannelsFirst()])
+            self.reshape = nn.SequentialCell([_ToChannelsLast(), nn.LayerNorm((dim,), epsilon=1e-5),
+                                              _ToChannelsFirst()])
         elif reshape == "down":
             self.reshape = nn.SequentialCell([_SpaceToDepth(), nn.LayerNorm((4 * in_dim,), epsilon=1e-5),
                                               nn.Dense(4 * in_dim, dim), _ToChannelsFirst()])
@@ -362,7 +363,8 @@ class VRT(nn.Cell):
         if self.nonblind_denoising:
             x = ops.cat([x, noise_level_map], 2)
         x = self.conv_first(x.swapaxes(1, 2))
-        x = x + self.conv_after_body(self.forward_features(x, flows_backward, flows_forward).swapaxes(1, 4)).swapaxes(1, 4)
+        features = self.forward_features(x, flows_backward, flows_forward)
+        x = x + self.conv_after_body(features.swapaxes(1, 4)).swapaxes(1, 4)
         if self.upscale == 1:
             return self.conv_last(x).swapaxes(1, 2) + x_lq
         x = self.conv_last(self.upsample(self.conv_before_upsample(x))).swapaxes(1, 2)

@@ -38,10 +38,12 @@ def deform_conv2d(x, offset, weight, bias=None, stride=1, padding=0, dilation=1,
         raise ValueError(f"deform_conv2d: input channels {cin} not divisible by weight in-channels {weight.shape[1]}")
     groups = cin // weight.shape[1]
     if weight.shape[0] % groups:
-        raise ValueError(f"deform_conv2d: output channels {weight.shape[0]} not divisible by the {groups} weight groups")
+        raise ValueError(
+            f"deform_conv2d: output channels {weight.shape[0]} not divisible by the {groups} weight groups")
     offset_groups = offset.shape[1] // (2 * kh * kw)
     if offset_groups * 2 * kh * kw != offset.shape[1] or cin % offset_groups:
-        raise ValueError(f"deform_conv2d: offset channels {offset.shape[1]} do not fit kernel {kh}x{kw} and {cin} inputs")
+        raise ValueError(
+            f"deform_conv2d: offset channels {offset.shape[1]} do not fit kernel {kh}x{kw} and {cin} inputs")
     if mask is None:
         mask = ops.ones((offset.shape[0], offset_groups * kh * kw) + tuple(offset.shape[2:]), offset.dtype)
     return ops.deformable_conv2d(
@@ -62,8 +64,8 @@ class ModulatedDeformConv2d(nn.Cell):
         self.groups, self.deformable_groups = groups, deformable_groups
         bound = 1.0 / math.sqrt(in_channels * self.kernel_size[0] * self.kernel_size[1])
         self.weight = ms.Parameter(
-            initializer(Uniform(bound), (out_channels, in_channels // groups) + self.kernel_size, ms.float32), name="weight"
-        )
+            initializer(Uniform(bound), (out_channels, in_channels // groups) + self.kernel_size, ms.float32),
+            name="weight")
         self.bias = ms.Parameter(initializer(Zero(), (out_channels,), ms.float32), name="bias") if bias else None
 
     def construct(self, x, offset, mask):
@@ -101,7 +103,9 @@ class Conv2dIm2col(nn.Cell):
         bound = 1.0 / math.sqrt(in_channels * kh * kw)
         self.weight = ms.Parameter(initializer(Uniform(bound), (out_channels, in_channels, kh, kw), ms.float32),
                                    name="weight")
-        self.bias = ms.Parameter(initializer(Uniform(bound), (out_channels,), ms.float32), name="bias") if has_bias else None
+        self.bias = None
+        if has_bias:
+            self.bias = ms.Parameter(initializer(Uniform(bound), (out_channels,), ms.float32), name="bias")
 
     def construct(self, x):
         return im2col_conv2d(x, self.weight, self.bias, self.padding)
@@ -121,7 +125,9 @@ class Conv3dFrames(nn.Cell):
         bound = 1.0 / math.sqrt(in_channels * kernel_size[1] * kernel_size[2])
         self.weight = ms.Parameter(initializer(Uniform(bound), (out_channels, in_channels) + tuple(kernel_size),
                                                ms.float32), name="weight")
-        self.bias = ms.Parameter(initializer(Uniform(bound), (out_channels,), ms.float32), name="bias") if has_bias else None
+        self.bias = None
+        if has_bias:
+            self.bias = ms.Parameter(initializer(Uniform(bound), (out_channels,), ms.float32), name="bias")
 
     def construct(self, x):
         n, c, d, h, w = x.shape
