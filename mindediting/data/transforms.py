@@ -64,9 +64,18 @@ def mirror_sequence(frames):
     return list(frames) + list(frames)[::-1]
 
 
+_WORKER_DATASET = None
+
+
+def _init_worker(dataset):
+    global _WORKER_DATASET
+    _WORKER_DATASET = dataset
+
+
 def _build(args):
-    dataset, epoch, index = args
-    return dataset.get(index, epoch)
+    """Worker: the dataset is sent once per worker process (initializer), jobs carry only (epoch, index)."""
+    epoch, index = args
+    return _WORKER_DATASET.get(index, epoch)
 
 
 class TrainLoader:
@@ -113,9 +122,10 @@ class TrainLoader:
 
     def _map(self, jobs):
         if self.num_workers <= 0:
-            return [_build(j) for j in jobs]
+            return [self.dataset.get(index, epoch) for epoch, index in jobs]
         if self._pool is None:
-            self._pool = multiprocessing.get_context("spawn").Pool(self.num_workers)
+            self._pool = multiprocessing.get_context("spawn").Pool(self.num_workers, initializer=_init_worker,
+                                                                   initargs=(self.dataset,))
         return self._pool.map(_build, jobs)
 
     def __iter__(self):
@@ -125,7 +135,7 @@ class TrainLoader:
         if self.batch >= self.batches_per_epoch:
             self.epoch, self.batch = self.epoch + 1, 0
         indices = self.batch_indices(self.epoch, self.batch)
-        samples = self._map([(self.dataset, self.epoch, i) for i in indices])
+        samples = self._map([(self.epoch, i) for i in indices])
         self.batch += 1
         lq = np.stack([s[0] for s in samples])
         gt = np.stack([s[1] for s in samples])
