@@ -29,7 +29,10 @@ def run_video_sr(cfg, ckpt, output_dir):
     from mindediting.engine.inference import bicubic_fn, network_fn
 
     scale = int((cfg.get("data") or {}).get("scale") or 4)
-    if ckpt:
+    if ckpt and cfg["model"]["name"] == "vrt":
+        fn, cfg = vrt_fn(load_network(cfg, ckpt), cfg)
+        label = f"vrt ({ckpt}), upstream test_video tiling"
+    elif ckpt:
         fn = network_fn(load_network(cfg, ckpt))
         label = f"{cfg['model']['name']} ({ckpt})"
     else:
@@ -38,6 +41,23 @@ def run_video_sr(cfg, ckpt, output_dir):
     result = evaluate(fn, cfg, output_dir=output_dir)
     print(f"{label}\n{format_table(result)}")
     return result
+
+
+def vrt_fn(net, cfg):
+    """VRT runs with its own upstream tiling (``eval.tile``/``eval.tile_overlap`` = [frames, h, w]); the
+    evaluator's generic tiling is then switched off."""
+    from mindediting.engine.vrt_tiling import test_video
+
+    args, evaluation = cfg["model"].get("args") or {}, dict(cfg.get("eval") or {})
+    tile, overlap = evaluation.get("tile") or [0, 0, 0], evaluation.get("tile_overlap") or [0, 0, 0]
+    scale, window = args.get("upscale", 4), args.get("window_size", [6, 8, 8])
+    denoise = args.get("nonblind_denoising", False)
+
+    def restore(lq):
+        return test_video(lq[None], net, scale, window, tile, overlap, denoise)[0]
+
+    evaluation.update(tile=[0, 0, 0], tile_overlap=[0, 0, 0])
+    return restore, {**cfg, "eval": evaluation}
 
 
 def run_spike(args, output_dir):
