@@ -179,6 +179,7 @@ def test_qat_steps_lower_the_loss_and_reach_quantiser_parameters():
     mask_s = mask.sum(1)
     mask_s[mask_s == 0] = 1
     inputs = [ms.Tensor((gt * mask).sum(1)), ms.Tensor(mask), ms.Tensor(mask_s)]
+    ms.set_seed(0)  # the initial weights are random: fix them so the loss curve is reproducible
     net = build_model("qsci", in_ch=2, units=1, group_num=1, bit_depth=4)
     assert init_quantizers(net, *inputs) == 44  # 20 Conv3dQ/LinearQ weight quantisers + 24 activation quantisers
     params = net.trainable_params()
@@ -191,11 +192,11 @@ def test_qat_steps_lower_the_loss_and_reach_quantiser_parameters():
 
     grad_fn = ms.value_and_grad(loss_fn, None, params)
     losses = []
-    for _ in range(3):
+    for _ in range(5):
         loss, grads = grad_fn(*inputs)
         opt(grads)
         losses.append(float(loss))
-    assert losses[-1] < losses[0] * 0.95, losses
+    assert losses[-1] < losses[0] * 0.97 and losses == sorted(losses, reverse=True), losses
     for key in ("fem_conv1_1.0.alpha", "fem_conv1_1.0.act.alpha", "resdnet_list.0.cformer_list.0.tsab.moveq.bias",
                 "resdnet_list.0.cformer_list.0.scb.0.weight"):
         assert float(ops.abs(grads[names.index(key)]).sum()) > 0, key
