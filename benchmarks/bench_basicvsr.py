@@ -27,8 +27,8 @@ ready), once for the first call (graph compilation included) and once for the ti
 with ``/proc/self/clear_refs`` so imports/loading do not count (fallback: RSS sampled in a thread).
 
 Threads (``--threads``, one row per value; ``default`` leaves each framework alone): torch ``set_num_threads(n)``;
-MindSpore ``device_context.cpu.op_tuning.threads_num(n)`` (``--ms_thread_api context`` uses the deprecated
-``set_context(runtime_num_threads=n)`` instead).
+MindSpore ``set_context(runtime_num_threads=n)`` (deprecated, but ``--ms_thread_api op_tuning``, i.e.
+``device_context.cpu.op_tuning.threads_num(n)``, kept the worker at about one busy core with n=2 on this box).
 
     python benchmarks/bench_basicvsr.py --frames 10 --torch_path /tmp/torchenv --mmagic_root /tmp/mmagic_src \\
         --threads 2 default --repeats 3 --out /tmp/bench_basicvsr.md
@@ -378,12 +378,15 @@ def run_worker(args):
     result["first_mem_mib"] = peak.increase()
     peak.reset()
     times = []
+    cpu_start = os.times()
     for _ in range(args.repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    result.update(median_s=statistics.median(times), min_s=min(times), times=times,
-                  mem_mib=peak.increase(), mem_method=peak.method, base_rss_mib=peak.base)
+    cpu_end = os.times()
+    cpu_s = (cpu_end.user - cpu_start.user) + (cpu_end.system - cpu_start.system)
+    result.update(cores_used=cpu_s / max(sum(times), 1e-9), median_s=statistics.median(times), min_s=min(times),
+                  times=times, mem_mib=peak.increase(), mem_method=peak.method, base_rss_mib=peak.base)
     peak.stop()
     return result
 
@@ -430,8 +433,8 @@ def format_table(rows, args, meta):
     lines = [
         f"| framework / mode | threads | frames/s (median of {args.repeats}) | s / clip | first call s "
         "| peak RSS increase MB (timed runs) | peak RSS increase MB (first call) | max abs diff vs torch "
-        "| speed vs torch |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| speed vs torch | CPU cores busy |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     names = {"torch": "PyTorch (upstream mmagic)", "ms_pynative": "MindSpore PyNative", "ms_graph": "MindSpore graph"}
     for r in rows:
@@ -439,7 +442,7 @@ def format_table(rows, args, meta):
         if r["case"].startswith("torch:"):
             name += f", oneDNN ISA {r['case'].split(':')[1]}"
         if "error" in r:
-            lines.append(f"| {name} | {r['threads']} | failed: {r['error']} | | | | | | |")
+            lines.append(f"| {name} | {r['threads']} | failed: {r['error']} | | | | | | | |")
             continue
         fps = frames / r["median_s"]
         ref = torch_fps.get(r["threads"])
@@ -449,7 +452,7 @@ def format_table(rows, args, meta):
         else:
             diff = "reference" if r["case"].startswith("torch") else "n/a"
         lines.append(f"| {name} | {r['threads']} | {fps:.3f} | {r['median_s']:.2f} | {r['first_s']:.2f} "
-                     f"| {r['mem_mib']:.0f} | {r['first_mem_mib']:.0f} | {diff} | {ratio} |")
+                     f"| {r['mem_mib']:.0f} | {r['first_mem_mib']:.0f} | {diff} | {ratio} | {r['cores_used']:.2f} |")
     lo, hi = os.getloadavg()[0], meta.get("load_start", 0.0)
     ms_api = ("set_context(runtime_num_threads=n)" if args.ms_thread_api == "context"
               else "device_context.cpu.op_tuning.threads_num(n)")
@@ -462,7 +465,7 @@ def format_table(rows, args, meta):
         f"Converter (.pth -> .ckpt) took {meta['convert_s']:.1f} s. 'first call' includes graph compilation. "
         "Memory: peak RSS above the worker's RSS just before the first call (weights loaded, input ready). "
         f"MindSpore threads set with {ms_api}; "
-        "torch with set_num_threads(n).",
+        "torch with set_num_threads(n). 'CPU cores busy' = process CPU time / wall time over the timed runs.",
     ]
     return "\n".join(lines)
 
@@ -476,9 +479,10 @@ def parse_args(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed runs after the warm-up; the median is reported")
     parser.add_argument("--threads", nargs="+", default=["default"],
                         help="thread counts, one row per value per case ('default' = framework default)")
-    parser.add_argument("--ms_thread_api", choices=("op_tuning", "context"), default="op_tuning",
-                        help="how MindSpore threads are set: device_context.cpu.op_tuning.threads_num (default) or "
-                             "set_context(runtime_num_threads=)")
+    parser.add_argument("--ms_thread_api", choices=("op_tuning", "context"), default="context",
+                        help="how MindSpore threads are set: set_context(runtime_num_threads=) (default; the only one "
+                             "measured to use 2 cores here) or device_context.cpu.op_tuning.threads_num (its "
+                             "replacement, which left the worker at ~1 busy core with n=2)")
     parser.add_argument("--torch_isa", nargs="+", default=["native"],
                         help="oneDNN ISA cap(s) for torch, one torch row each: 'native' (torch's own choice) or a "
                              "ONEDNN_MAX_CPU_ISA value such as AVX2 (MindSpore always gets AVX2 from mindediting)")
