@@ -108,6 +108,8 @@ def save_pth(obj, path):
     _Writer(buffer).dump(wrapped)
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", buffer.getvalue())
+        archive.writestr("archive/byteorder", "little")
+        archive.writestr("archive/version", "3\n")
         for storage in storages:
             archive.writestr(f"archive/data/{storage.key}", storage.array.tobytes())
     return str(path)
