@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from mindediting.metrics import _ssim_single
+
 
 def sci_psnr(img1, img2):
     """PSNR in dB of two frames on the 0..255 scale (float32 difference, as the toolbox)."""
@@ -26,17 +28,8 @@ def sci_psnr(img1, img2):
     return 20 * math.log10(255.0 / rmse)
 
 
-def _gaussian_window():
-    import cv2
-
-    kernel = cv2.getGaussianKernel(11, 1.5)
-    return kernel @ kernel.T
-
-
 def sci_ssim(img1, img2):
     """MATLAB-style SSIM of two 2-D frames on the 0..255 scale (or (H, W, 1))."""
-    import cv2
-
     img1 = np.asarray(img1, dtype=np.float64)
     img2 = np.asarray(img2, dtype=np.float64)
     if img1.shape != img2.shape:
@@ -45,19 +38,7 @@ def sci_ssim(img1, img2):
         img1, img2 = img1[:, :, 0], img2[:, :, 0]
     if img1.ndim != 2:
         raise ValueError(f"sci_ssim: expected 2-D frames, got shape {img1.shape}")
-    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    window = _gaussian_window()
-
-    def blur(img):
-        return cv2.filter2D(img, -1, window)[5:-5, 5:-5]
-
-    mu1, mu2 = blur(img1), blur(img2)
-    mu1_sq, mu2_sq, mu1_mu2 = mu1 ** 2, mu2 ** 2, mu1 * mu2
-    sigma1_sq = blur(img1 ** 2) - mu1_sq
-    sigma2_sq = blur(img2 ** 2) - mu2_sq
-    sigma12 = blur(img1 * img2) - mu1_mu2
-    ssim_map = ((2 * mu1_mu2 + c1) * (2 * sigma12 + c2)) / ((mu1_sq + mu2_sq + c1) * (sigma1_sq + sigma2_sq + c2))
-    return float(ssim_map.mean())
+    return float(_ssim_single(img1, img2))  # same 11x11 Gaussian window, C1/C2 as BasicSR
 
 
 def sci_frame_scores(gt, out):
