@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from mindediting.engine.runtime import SCI_MODELS, add_runtime_args, load_network, setup_runtime
+from mindediting.engine.runtime import SCI_MODELS, add_runtime_args, load_network, run_spike_cli, setup_runtime
 
 
 def parse_args(argv=None):
@@ -60,15 +60,6 @@ def vrt_fn(net, cfg):
     return restore, {**cfg, "eval": evaluation}
 
 
-def run_spike(args, output_dir):
-    """Spike streams: PSNR/SSIM of the configured methods against simulated ground truth (spike_infer.py)."""
-    from src.scripts import spike_infer
-
-    argv = ["--config", args.config_path] + (["--ckpt", args.ckpt] if args.ckpt else [])
-    argv += (["--output-dir", output_dir] if output_dir else []) + list(args.overrides)
-    return spike_infer.main(argv)
-
-
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
@@ -81,7 +72,7 @@ def main(argv=None):
         output_dir = args.output_dir or (cfg.get("eval") or {}).get("output_dir")
         name = cfg["model"]["name"]
         if name == "spikling":
-            return run_spike(args, output_dir)
+            return run_spike_cli(args.config_path, args.ckpt, output_dir, overrides=args.overrides)
         if name in SCI_MODELS or (cfg.get("data") or {}).get("dataset") in ("sixgray", "real"):
             from mindediting.engine.sci_eval import run_sci_eval
 

@@ -19,7 +19,7 @@ import sys
 from mindediting.config import ConfigError, load_config
 from mindediting.convert.pth_reader import CheckpointError
 from mindediting.data.video_io import sample_video
-from mindediting.engine.runtime import load_network, setup_runtime
+from mindediting.engine.runtime import load_network, run_spike_cli, setup_runtime
 
 MODES = {"pynative": "PYNATIVE_MODE", "graph": "GRAPH_MODE"}
 SCALE = 4
@@ -48,16 +48,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def run_spike(args):
-    """Spike streams (.dat or video) go through the spike pipeline (src/scripts/spike_infer.py)."""
-    from src.scripts import spike_infer
-
-    argv = ["--config", args.config_path] + (["--input", args.input] if args.input else [])
-    argv += (["--ckpt", args.ckpt] if args.ckpt else []) + (["--output-dir", args.output_dir] if args.output_dir else [])
-    argv += ["--max-frames", str(args.max_frames)] + list(args.overrides)
-    return spike_infer.main(argv)
-
-
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
@@ -66,7 +56,8 @@ def main(argv=None):
         cfg = load_config(args.config_path, args.overrides)
         setup_runtime(cfg, args)
         if cfg["model"]["name"] == "spikling":
-            return run_spike(args)
+            return run_spike_cli(args.config_path, args.ckpt, args.output_dir, args.input, args.max_frames,
+                                 args.overrides)
         input_path = args.input or sample_video("bikes")
 
         from mindediting.engine.inference import run_inference, save_config

@@ -231,3 +231,16 @@ def test_cli_with_checkpoint_runs_basicvsr(tmp_path, frames):
     assert len(FrameSource(tmp_path / "out" / "lr_x4.mp4")) == 2
     bicubic = np.stack([bicubic_reference(f) for f in read_frames(tmp_path / "lr")])
     assert not np.array_equal(out, bicubic)  # the network ran, not the baseline
+
+
+def test_spike_config_dispatches_to_the_spike_pipeline(tmp_path):
+    import infer as infer_script
+    from mindediting.data.video_io import sample_video
+
+    out = tmp_path / "spike"
+    code = infer_script.main(["--config_path", "configs/spikling/spikling_infer_dat.yaml", "--input",
+                              sample_video("carphone_pristine"), "--output_dir", str(out), "--max_frames", "64",
+                              "data.sim_size=[64,64]", "infer.method=[window]", "infer.save_png=false"])
+    assert code == 0
+    mp4s = sorted(p.name for p in out.rglob("*.mp4"))
+    assert mp4s and all("window" in name for name in mp4s)

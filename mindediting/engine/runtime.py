@@ -40,3 +40,14 @@ def load_network(cfg, ckpt):
     if cfg.get("system", {}).get("mode") == "graph" and hasattr(net, "detect_mirror"):
         net.detect_mirror = False
     return load_checkpoint_strict(ckpt, net)
+
+
+def run_spike_cli(config_path, ckpt=None, output_dir=None, input_path=None, max_frames=0, overrides=()):
+    """Hand a spike config (.dat or video in) to the spike pipeline's CLI, src/scripts/spike_infer.py."""
+    from src.scripts import spike_infer
+
+    argv = ["--config", config_path, "--max-frames", str(max_frames or 0)]
+    for flag, value in (("--input", input_path), ("--ckpt", ckpt), ("--output-dir", output_dir)):
+        if value:
+            argv += [flag, value]
+    return spike_infer.main(argv + list(overrides))
