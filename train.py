@@ -1,4 +1,4 @@
-"""Train a video SR model (BasicVSR) with the recipe in the config's ``train`` section.
+"""Train a model with the recipe in the config's ``train`` section (BasicVSR; MetaSCI/EfficientSCI/Q-SCI; Spikling).
 
 Examples:
     python train.py --config_path configs/basicvsr/basicvsr_reds_train.yaml
@@ -67,9 +67,10 @@ def main(argv=None):
             cfg.setdefault("system", {})["device_id"] = int(os.environ["DEVICE_ID"])
         setup_runtime(cfg, args)
         rank, size = setup_distributed()
-        from mindediting.engine.trainer import Trainer
+        from mindediting.engine.trainer import trainer_class
 
-        trainer = Trainer(cfg, run_dir=args.output_dir, rank=rank, world_size=size, progress=not args.no_progress)
+        trainer = trainer_class(cfg["model"]["name"])(cfg, run_dir=args.output_dir, rank=rank, world_size=size,
+                                                      progress=not args.no_progress)
         trainer.train(resume=args.resume, stop_at=args.stop_at)
     except (ConfigError, CheckpointError, ResumeError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

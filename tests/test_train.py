@@ -152,3 +152,11 @@ def test_train_option_errors():
         train_options({"train": {"gt_root": "a", "lq_root": "b", "batch_size": 0}})
     with pytest.raises(ValueError, match="train.dataset 'div2k' must be reds or vimeo90k"):
         train_options({"train": {"gt_root": "a", "lq_root": "b", "dataset": "div2k"}})
+
+
+def test_trainer_class_dispatch_and_unknown_model():
+    from mindediting.engine.trainer import Trainer, trainer_class
+
+    assert trainer_class("basicvsr") is Trainer
+    with pytest.raises(ValueError, match=r"model.name 'vrt': train.py trains basicvsr, efficientsci"):
+        trainer_class("vrt")

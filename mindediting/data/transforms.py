@@ -79,10 +79,11 @@ def _build(args):
 
 
 class TrainLoader:
-    """Infinite iterator of ``(lq (B,T,3,h,w), gt (B,T,3,H,W), indices)`` batches with a resumable position.
+    """Infinite iterator of batches with a resumable position: each sample field stacked, then the indices,
+    e.g. ``(lq (B,T,3,h,w), gt (B,T,3,H,W), indices)`` for video SR.
 
     Args:
-        dataset: object with ``__len__``, ``seed`` and ``get(index, epoch) -> (lq, gt)``.
+        dataset: object with ``__len__``, ``seed`` and ``get(index, epoch) -> tuple of arrays`` (e.g. ``(lq, gt)``).
         batch_size: samples per batch on this rank.
         num_shards, shard_id: data-parallel rank split (interleaved over the epoch permutation).
         num_workers: processes building samples (0 = in this process).
@@ -137,9 +138,8 @@ class TrainLoader:
         indices = self.batch_indices(self.epoch, self.batch)
         samples = self._map([(self.epoch, i) for i in indices])
         self.batch += 1
-        lq = np.stack([s[0] for s in samples])
-        gt = np.stack([s[1] for s in samples])
-        return lq, gt, indices
+        fields = [np.stack([sample[k] for sample in samples]) for k in range(len(samples[0]))]
+        return (*fields, indices)
 
     def close(self):
         if self._pool is not None:

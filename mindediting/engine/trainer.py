@@ -1,4 +1,5 @@
-"""BasicVSR training loop (mmagic recipe) with resume, validation and data-parallel gradient averaging.
+"""Training: :class:`TrainLoop` (log, progress, validation, checkpoints, resume; shared by every task), the
+BasicVSR :class:`Trainer` (mmagic recipe, data-parallel gradient averaging) and ``TRAINERS`` (model name -> trainer).
 
 Recipe (``train`` section of the config, defaults = mmagic ``basicvsr_2xb4_reds4``):
 
@@ -95,8 +96,138 @@ def param_digest(net):
     return sha.hexdigest()
 
 
-class Trainer:
-    """Build model, data and optimizers from ``cfg``; :meth:`train` runs (or resumes) the loop."""
+# model name -> "module:class" of its task trainer (each a TrainLoop subclass with the same constructor)
+TRAINERS = {
+    "basicvsr": "mindediting.engine.trainer:Trainer",
+    "metasci": "mindediting.engine.sci_trainer:SCITrainer",
+    "efficientsci": "mindediting.engine.sci_trainer:SCITrainer",
+    "qsci": "mindediting.engine.sci_trainer:SCITrainer",
+    "spikling": "mindediting.engine.spike_trainer:SpikeTrainer",
+}
+
+
+def trainer_class(model_name):
+    """The trainer class for ``model.name``; ValueError naming the supported models otherwise."""
+    import importlib
+
+    if model_name not in TRAINERS:
+        raise ValueError(f"model.name '{model_name}': train.py trains {', '.join(sorted(TRAINERS))}")
+    module, cls = TRAINERS[model_name].split(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+class TrainLoop:
+    """The task-independent part of training: run directory, per-rank JSON-lines log, progress bar, periodic
+    validation and checkpoints, and resume. A task subclass sets ``self.net``, ``self.optimizers`` (name ->
+    optimizer), ``self.loader`` (a :class:`mindediting.data.transforms.TrainLoader`-like iterator with
+    ``state``/``load_state``/``close``) and ``self.opts`` (``total_iters``, ``log_interval``, ``val_interval``,
+    ``save_interval``, ``keep_last``), and implements :meth:`train_step` (batch fields -> ``(loss, lr)``) and,
+    optionally, :meth:`validate` (-> dict of averages) and :meth:`can_validate`.
+    """
+
+    def __init__(self, cfg, run_dir, rank=0, world_size=1, progress=True):
+        self.cfg = cfg
+        self.rank, self.world_size = int(rank), int(world_size)
+        self.run_dir = str(run_dir)
+        os.makedirs(self.run_dir, exist_ok=True)
+        self.progress = progress
+        self.seed = int((cfg.get("system") or {}).get("seed") or 0)
+        self.step = 0
+        self.log_path = os.path.join(self.run_dir, f"log_rank{self.rank}.jsonl")
+
+    def train_step(self, *batch):
+        raise NotImplementedError
+
+    def can_validate(self):
+        return False
+
+    def validate(self):
+        return {}
+
+    def resume(self, resume):
+        """``resume``: a checkpoint path, ``'auto'`` (latest in the run directory, or a fresh start) or None."""
+        path = latest_checkpoint(self.run_dir) if resume == "auto" else resume
+        if not path:
+            if resume == "auto":
+                logger.info("no checkpoint in %s: starting from scratch", self.run_dir)
+            self._rewrite_log(0)
+            return None
+        state = load_train_state(path, self.net, self.optimizers)
+        self.step = int(state["step"])
+        self.loader.load_state(state["loader"])
+        self._rewrite_log(self.step)
+        logger.info("resumed from %s at iteration %d", path, self.step)
+        return path
+
+    def _rewrite_log(self, step):
+        """Keep log entries of iterations <= ``step`` (drop what an interrupted run logged after its checkpoint)."""
+        kept = []
+        if step and os.path.isfile(self.log_path):
+            with open(self.log_path, encoding="utf-8") as handle:
+                kept = [line for line in handle if line.strip() and json.loads(line).get("iter", 0) <= step]
+        tmp = self.log_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.writelines(kept)
+        os.replace(tmp, self.log_path)
+
+    def save(self):
+        if self.rank != 0:
+            return None
+        extra = {"loader": self.loader.state(), "seed": self.seed, "model": self.cfg["model"]}
+        return save_train_state(self.run_dir, self.step, self.net, self.optimizers, extra,
+                                keep_last=int(self.opts["keep_last"]))
+
+    def _validate_and_log(self, log):
+        avg = self.validate()
+        logger.info("iter %d validation %s", self.step, " ".join(f"{k.upper()} {v:.4f}" for k, v in avg.items()))
+        log.write(json.dumps({"iter": self.step, "val": avg}) + "\n")
+        log.flush()
+
+    def train(self, resume=None, stop_at=None, on_step=None):
+        """Run until ``train.total_iters`` (or ``stop_at``); returns the list of per-iteration losses of this call."""
+        from tqdm import tqdm
+
+        self.resume(resume)
+        opts, total = self.opts, int(self.opts["total_iters"])
+        end = min(total, int(stop_at)) if stop_at else total
+        losses, started = [], time.time()
+        bar = tqdm(total=total, initial=self.step, desc="train", unit="it",
+                   disable=not self.progress or self.rank != 0)
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            while self.step < end:
+                tic = time.time()
+                *fields, indices = next(self.loader)
+                loss, lr = self.train_step(*fields)
+                took = time.time() - tic
+                losses.append(loss)
+                log.write(json.dumps({"iter": self.step, "loss": loss, "lr": lr, "time": round(took, 4),
+                                      "indices": indices}) + "\n")
+                log.flush()
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss:.5f}", lr=f"{lr:.2e}")
+                if self.step % int(opts["log_interval"]) == 0 or self.step == end:
+                    per_iter = (time.time() - started) / len(losses)
+                    eta = per_iter * (total - self.step)
+                    logger.info("rank %d iter %d/%d loss %.6f lr %.3e iter_time %.3fs eta %s", self.rank, self.step,
+                                total, loss, lr, took, time.strftime("%H:%M:%S", time.gmtime(eta)))
+                if opts["val_interval"] and self.step % int(opts["val_interval"]) == 0 and self.rank == 0 \
+                        and self.can_validate():
+                    self._validate_and_log(log)
+                if self.step % int(opts["save_interval"]) == 0 or self.step == end:
+                    path = self.save()
+                    if path:
+                        logger.info("saved %s", path)
+                if on_step:
+                    on_step(self.step)
+            if self.step >= total:
+                log.write(json.dumps({"iter": self.step, "final_param_sha1": param_digest(self.net)}) + "\n")
+        bar.close()
+        self.loader.close()
+        return losses
+
+
+class Trainer(TrainLoop):
+    """Video SR (BasicVSR): build model, data and optimizers from ``cfg``; :meth:`train` runs (or resumes) it."""
 
     def __init__(self, cfg, run_dir=None, rank=0, world_size=1, progress=True):
         import mindspore as ms
@@ -107,14 +238,9 @@ class Trainer:
         from mindediting.losses import CharbonnierLoss
         from mindediting.models import build_model
 
-        self.cfg = cfg
         self.opts = opts = train_options(cfg)
-        self.rank, self.world_size = int(rank), int(world_size)
-        self.run_dir = str(run_dir or opts["output_dir"])
-        os.makedirs(self.run_dir, exist_ok=True)
-        self.progress = progress
+        super().__init__(cfg, run_dir or opts["output_dir"], rank, world_size, progress)
         system = cfg.get("system") or {}
-        self.seed = int(system.get("seed") or 0)
         ms.set_seed(self.seed)
         scale = int((cfg.get("data") or {}).get("scale") or 4)
         self.net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
@@ -154,8 +280,6 @@ class Trainer:
         self.dataset = build_train_set(opts, scale, self.seed)
         self.loader = TrainLoader(self.dataset, opts["batch_size"], num_shards=self.world_size, shard_id=self.rank,
                                   num_workers=opts["num_workers"])
-        self.step = 0
-        self.log_path = os.path.join(self.run_dir, f"log_rank{self.rank}.jsonl")
 
     def lr_at(self, step):
         o = self.opts
@@ -188,38 +312,8 @@ class Trainer:
         self.step += 1
         return float(loss.asnumpy()), lr
 
-    def resume(self, resume):
-        """``resume``: a checkpoint path, ``'auto'`` (latest in the run directory, or a fresh start) or None."""
-        path = latest_checkpoint(self.run_dir) if resume == "auto" else resume
-        if not path:
-            if resume == "auto":
-                logger.info("no checkpoint in %s: starting from scratch", self.run_dir)
-            self._rewrite_log(0)
-            return None
-        state = load_train_state(path, self.net, self.optimizers)
-        self.step = int(state["step"])
-        self.loader.load_state(state["loader"])
-        self._rewrite_log(self.step)
-        logger.info("resumed from %s at iteration %d", path, self.step)
-        return path
-
-    def _rewrite_log(self, step):
-        """Keep log entries of iterations <= ``step`` (drop what an interrupted run logged after its checkpoint)."""
-        kept = []
-        if step and os.path.isfile(self.log_path):
-            with open(self.log_path, encoding="utf-8") as handle:
-                kept = [line for line in handle if line.strip() and json.loads(line).get("iter", 0) <= step]
-        tmp = self.log_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.writelines(kept)
-        os.replace(tmp, self.log_path)
-
-    def save(self):
-        if self.rank != 0:
-            return None
-        extra = {"loader": self.loader.state(), "seed": self.seed, "model": self.cfg["model"]}
-        return save_train_state(self.run_dir, self.step, self.net, self.optimizers, extra,
-                                keep_last=int(self.opts["keep_last"]))
+    def can_validate(self):
+        return bool((self.cfg.get("data") or {}).get("root"))
 
     def validate(self):
         from mindediting.engine.evaluator import evaluate
@@ -232,49 +326,3 @@ class Trainer:
         finally:
             self.net.set_train(True)
         return result["average"]
-
-    def train(self, resume=None, stop_at=None, on_step=None):
-        """Run until ``train.total_iters`` (or ``stop_at``); returns the list of per-iteration losses of this call."""
-        from tqdm import tqdm
-
-        self.resume(resume)
-        opts, total = self.opts, int(self.opts["total_iters"])
-        end = min(total, int(stop_at)) if stop_at else total
-        losses, started = [], time.time()
-        bar = tqdm(total=total, initial=self.step, desc="train", unit="it",
-                   disable=not self.progress or self.rank != 0)
-        with open(self.log_path, "a", encoding="utf-8") as log:
-            while self.step < end:
-                tic = time.time()
-                lq, gt, indices = next(self.loader)
-                loss, lr = self.train_step(lq, gt)
-                took = time.time() - tic
-                losses.append(loss)
-                log.write(json.dumps({"iter": self.step, "loss": loss, "lr": lr, "time": round(took, 4),
-                                      "indices": indices}) + "\n")
-                log.flush()
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.5f}", lr=f"{lr:.2e}")
-                if self.step % int(opts["log_interval"]) == 0 or self.step == end:
-                    per_iter = (time.time() - started) / len(losses)
-                    eta = per_iter * (total - self.step)
-                    logger.info("rank %d iter %d/%d loss %.6f lr %.3e iter_time %.3fs eta %s", self.rank, self.step,
-                                total, loss, lr, took, time.strftime("%H:%M:%S", time.gmtime(eta)))
-                if opts["val_interval"] and self.step % int(opts["val_interval"]) == 0 and self.rank == 0 \
-                        and (self.cfg.get("data") or {}).get("root"):
-                    avg = self.validate()
-                    logger.info("iter %d validation %s", self.step,
-                                " ".join(f"{k.upper()} {v:.4f}" for k, v in avg.items()))
-                    log.write(json.dumps({"iter": self.step, "val": avg}) + "\n")
-                    log.flush()
-                if self.step % int(opts["save_interval"]) == 0 or self.step == end:
-                    path = self.save()
-                    if path:
-                        logger.info("saved %s", path)
-                if on_step:
-                    on_step(self.step)
-            if self.step >= total:
-                log.write(json.dumps({"iter": self.step, "final_param_sha1": param_digest(self.net)}) + "\n")
-        bar.close()
-        self.loader.close()
-        return losses
