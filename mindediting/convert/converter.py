@@ -5,11 +5,10 @@ Steps: read the ``.pth`` without torch -> unwrap ``state_dict``/``params`` conta
 tensors to float32 (integer buffers keep their dtype) -> the model's own key/layout mapping
 (``convert_state_dict`` in the model's module) -> optional check against the built Cell -> atomic write.
 """
-import os
-
 import numpy as np
 
 from mindediting.convert.pth_reader import CheckpointError, OpaqueObject, load_pth
+from mindediting.utils.atomic import atomic_path
 
 WRAPPER_KEYS = ("state_dict", "params", "model_state_dict", "model", "net", "generator")
 PREFIXES = ("generator.", "module.", "model.")
@@ -113,13 +112,7 @@ def save_ckpt(params, dst):
     import mindspore as ms
 
     dst = str(dst)
-    folder = os.path.dirname(os.path.abspath(dst))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(dst)}.{os.getpid()}.partial.ckpt")
-    try:
+    # the .ckpt suffix keeps mindspore from appending one to the temporary name
+    with atomic_path(dst, suffix=".ckpt") as tmp:
         ms.save_checkpoint([{"name": k, "data": ms.Tensor(v)} for k, v in params.items()], tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return dst

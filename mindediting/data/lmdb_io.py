@@ -21,7 +21,7 @@ import re
 import cv2
 import numpy as np
 
-from mindediting.data.video_io import write_bytes_atomic
+from mindediting.utils.atomic import write_bytes_atomic
 
 logger = logging.getLogger(__name__)
 

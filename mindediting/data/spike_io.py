@@ -14,6 +14,8 @@ import os
 
 import numpy as np
 
+from mindediting.utils.atomic import AtomicPath, atomic_path
+
 SENSOR_WIDTH = 400
 SENSOR_HEIGHT = 250
 
@@ -113,16 +115,9 @@ def encode_spike_dat(frames):
 
 def _atomic_write_bytes(path, writer):
     path = str(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{os.getpid()}.partial")
-    try:
+    with atomic_path(path) as tmp:
         with open(tmp, "wb") as handle:
             writer(handle)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 
@@ -137,10 +132,8 @@ class SpikeDatWriter:
 
     def __init__(self, path):
         self.path = str(path)
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
-        self._tmp = os.path.join(folder, f".{os.path.basename(self.path)}.{os.getpid()}.partial")
-        self._handle = open(self._tmp, "wb")
+        self._target = AtomicPath(self.path)
+        self._handle = open(self._target.tmp, "wb")
         self._pending = []
         self.num_frames = 0
 
@@ -160,12 +153,11 @@ class SpikeDatWriter:
             if self._pending:
                 self._handle.write(encode_spike_dat(np.stack(self._pending)))
             self._handle.close()
-            os.replace(self._tmp, self.path)
+            self._target.commit()
         finally:
             if not self._handle.closed:
                 self._handle.close()
-            if os.path.exists(self._tmp):
-                os.remove(self._tmp)
+            self._target.discard()
         return self.path
 
     def __enter__(self):
@@ -176,8 +168,7 @@ class SpikeDatWriter:
             self.close()
         else:
             self._handle.close()
-            if os.path.exists(self._tmp):
-                os.remove(self._tmp)
+            self._target.discard()
 
 
 def pack_spike_window(seq):

@@ -14,10 +14,11 @@ Every error names the file (and the frame index when one frame is at fault) on o
 import importlib.util
 import logging
 import os
-import tempfile
 
 import cv2
 import numpy as np
+
+from mindediting.utils.atomic import AtomicPath, write_bytes_atomic  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -202,13 +203,9 @@ class Mp4Writer:
         if not fps or fps <= 0:
             raise ValueError(f"{self.path}: fps must be > 0, got {fps}")
         self.fps = float(fps)
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
         # the .mp4 suffix tells OpenCV which container to write
-        prefix = ".tmp-" + os.path.basename(self.path) + "-"
-        handle, self._tmp = tempfile.mkstemp(prefix=prefix, suffix=".mp4", dir=folder)
-        os.close(handle)
-        os.chmod(self._tmp, 0o644)
+        self._target = AtomicPath(self.path, suffix=".mp4")
+        self._tmp = self._target.tmp
         self._writer = None
         self.size = None
         self.count = 0
@@ -235,17 +232,17 @@ class Mp4Writer:
             return
         self.closed = True
         if self._writer is None:
-            _remove(self._tmp)
+            self._target.discard()
             raise ValueError(f"{self.path}: no frame was written, so no video was created")
         self._writer.release()
-        os.replace(self._tmp, self.path)
+        self._target.commit()
 
     def abort(self):
         """Drop the partial video; ``path`` is not created or changed."""
         self.closed = True
         if self._writer is not None:
             self._writer.release()
-        _remove(self._tmp)
+        self._target.discard()
 
     def __enter__(self):
         return self
@@ -293,23 +290,3 @@ class PngWriter:
     def __exit__(self, exc_type, exc, tb):
         return False
 
-
-def write_bytes_atomic(path, data):
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass

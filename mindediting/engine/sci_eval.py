@@ -35,6 +35,7 @@ import numpy as np
 from mindediting.data import sci as sci_data
 from mindediting.metrics_sci import sci_frame_scores
 from mindediting.models.sci_classic import SOLVERS, build_solver
+from mindediting.utils.atomic import atomic_path, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -47,28 +48,6 @@ class SCIEvalError(ValueError):
 
 
 # ------------------------------------------------------------------------------------ writers
-def _atomic_path(path):
-    folder, name = os.path.split(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    stem, ext = os.path.splitext(name)
-    return os.path.join(folder, f".{stem}.{os.getpid()}.partial{ext}")
-
-
-def _finish(tmp, path):
-    try:
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_text_atomic(path, text):
-    tmp = _atomic_path(path)
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    _finish(tmp, path)
-
-
 def to_uint8(frame):
     return (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
 
@@ -76,34 +55,33 @@ def to_uint8(frame):
 def write_png(path, frame):
     import cv2
 
-    tmp = _atomic_path(path)
-    if not cv2.imwrite(tmp, to_uint8(frame)):
-        raise OSError(f"{path}: cannot write PNG")
-    _finish(tmp, path)
+    with atomic_path(path) as tmp:
+        if not cv2.imwrite(tmp, to_uint8(frame)):
+            raise OSError(f"{path}: cannot write PNG")
 
 
 def write_video(path, frames, fps=4):
     """Grey ``(T, H, W)`` frames in [0, 1] to a GIF (Pillow) or MP4 (OpenCV ``mp4v``), atomically."""
     frames = [to_uint8(f) for f in frames]
-    tmp = _atomic_path(path)
-    if path.endswith(".gif"):
-        from PIL import Image
-
-        images = [Image.fromarray(f, mode="L") for f in frames]
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    elif path.endswith(".mp4"):
-        import cv2
-
-        height, width = frames[0].shape
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height), True)
-        if not writer.isOpened():
-            raise OSError(f"{path}: OpenCV cannot open an mp4v writer")
-        for f in frames:
-            writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
-        writer.release()
-    else:
+    if not path.endswith((".gif", ".mp4")):
         raise SCIEvalError(f"{path}: video must end in .gif or .mp4")
-    _finish(tmp, path)
+    with atomic_path(path) as tmp:
+        if path.endswith(".gif"):
+            from PIL import Image
+
+            images = [Image.fromarray(f, mode="L") for f in frames]
+            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps),
+                           loop=0)
+        else:
+            import cv2
+
+            height, width = frames[0].shape
+            writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height), True)
+            if not writer.isOpened():
+                raise OSError(f"{path}: OpenCV cannot open an mp4v writer")
+            for f in frames:
+                writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+            writer.release()
 
 
 def side_by_side(gt, out, gap=4):

@@ -25,6 +25,7 @@ from mindediting.data.spike_io import SENSOR_HEIGHT, SENSOR_WIDTH, SpikeDatReade
 from mindediting.data.spike_simulation import read_video_frames, simulate_spikes, video_fps
 from mindediting.metrics import calculate_psnr, calculate_ssim
 from mindediting.models.spike_classic import interval_method, window_method
+from mindediting.utils.atomic import AtomicPath, write_bytes_atomic, write_text_atomic
 
 METHODS = ("interval", "window", "spikling")
 LOGGER = logging.getLogger(__name__)
@@ -147,10 +148,7 @@ def write_png(path, image):
     ok, data = cv2.imencode(".png", image)
     if not ok:
         raise OSError(f"{path}: PNG encoding failed")
-    tmp = f"{path}.{os.getpid()}.partial"
-    with open(tmp, "wb") as handle:
-        handle.write(data.tobytes())
-    os.replace(tmp, path)
+    write_bytes_atomic(path, data.tobytes())
 
 
 class Mp4Writer:
@@ -158,11 +156,11 @@ class Mp4Writer:
 
     def __init__(self, path, fps, size_wh):
         self.path = str(path)
-        folder = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(folder, exist_ok=True)
-        self.tmp = os.path.join(folder, f".{os.getpid()}.{os.path.basename(self.path)}.partial.mp4")
+        self.target = AtomicPath(self.path, suffix=".mp4")
+        self.tmp = self.target.tmp
         self.writer = cv2.VideoWriter(self.tmp, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), tuple(size_wh), True)
         if not self.writer.isOpened():
+            self.target.discard()
             raise OSError(f"{self.path}: OpenCV cannot open an MP4 writer")
 
     def write(self, grey):
@@ -171,9 +169,9 @@ class Mp4Writer:
     def close(self, keep=True):
         self.writer.release()
         if keep:
-            os.replace(self.tmp, self.path)
-        elif os.path.exists(self.tmp):
-            os.remove(self.tmp)
+            self.target.commit()
+        else:
+            self.target.discard()
 
 
 def reconstruct_clip(clip, method, output_dir=None, window=32, stride=None, net=None, interval_context=256,
@@ -253,11 +251,7 @@ def run(input_path, methods=("interval",), output_dir=None, checkpoint=None, wid
     if output_dir:
         table = {m: {k: r[k] for k in ("num_frames", "psnr", "ssim", "window", "stride", "source") if k in r}
                  for m, r in results.items()}
-        path = os.path.join(output_dir, "metrics.json")
-        tmp = f"{path}.{os.getpid()}.partial"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(table, handle, indent=2)
-        os.replace(tmp, path)
+        write_text_atomic(os.path.join(output_dir, "metrics.json"), json.dumps(table, indent=2))
     return results
 
 

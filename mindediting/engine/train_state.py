@@ -19,6 +19,8 @@ import re
 
 import numpy as np
 
+from mindediting.utils.atomic import atomic_path
+
 STATE_KEY = "optimizer.train_state"
 _NAME = re.compile(r"^iter_(\d{8})\.ckpt$")
 
@@ -75,13 +77,8 @@ def save_train_state(run_dir, step, net, optimizers, extra, keep_last=0):
     blob = np.frombuffer(json.dumps(payload).encode("utf-8"), dtype=np.uint8).copy()
     entries.append({"name": STATE_KEY, "data": ms.Tensor(blob)})
     path = os.path.join(folder, f"iter_{int(step):08d}.ckpt")
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-iter_{int(step):08d}.ckpt")
-    try:
+    with atomic_path(path, suffix=".ckpt") as tmp:
         ms.save_checkpoint(entries, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     if keep_last and keep_last > 0:
         for _, old in list_checkpoints(run_dir)[:-keep_last]:
             os.remove(old)
