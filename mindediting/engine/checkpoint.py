@@ -7,6 +7,23 @@ from mindediting.convert.converter import check_params
 from mindediting.convert.pth_reader import CheckpointError
 
 
+def read_checkpoint_file(path, error=CheckpointError, what="checkpoint file", kind="MindSpore checkpoint"):
+    """``mindspore.load_checkpoint(path)`` with one-line errors raised as ``error``.
+
+    Messages: ``<path>: <what> not found`` when there is no such file, ``<path>: cannot read <kind>
+    (<first line of MindSpore's reason>)`` when MindSpore cannot parse it.
+    """
+    import mindspore as ms
+
+    path = str(path)
+    if not os.path.isfile(path):
+        raise error(f"{path}: {what} not found")
+    try:
+        return ms.load_checkpoint(path)
+    except (ValueError, RuntimeError, OSError) as err:
+        raise error(f"{path}: cannot read {kind} ({str(err).splitlines()[0]})") from None
+
+
 def load_checkpoint_strict(path, net):
     """Load ``path`` into ``net``; raise :class:`CheckpointError` naming the file and every bad key.
 
@@ -15,12 +32,7 @@ def load_checkpoint_strict(path, net):
     import mindspore as ms
 
     path = str(path)
-    if not os.path.isfile(path):
-        raise CheckpointError(f"{path}: checkpoint file not found")
-    try:
-        loaded = ms.load_checkpoint(path)
-    except (ValueError, RuntimeError, OSError) as err:
-        raise CheckpointError(f"{path}: cannot read MindSpore checkpoint ({str(err).splitlines()[0]})") from None
+    loaded = read_checkpoint_file(path)
     net_params = {p.name: p for p in net.get_parameters()}
     arrays = {k: v.asnumpy() for k, v in loaded.items() if k in net_params or not _is_extra(k)}
     check_params(arrays, net, path)

@@ -19,6 +19,7 @@ import re
 
 import numpy as np
 
+from mindediting.engine.checkpoint import read_checkpoint_file
 from mindediting.utils.atomic import atomic_path
 
 STATE_KEY = "optimizer.train_state"
@@ -91,12 +92,7 @@ def load_train_state(path, net, optimizers):
     from mindspore import ops
 
     path = str(path)
-    if not os.path.isfile(path):
-        raise ResumeError(f"{path}: checkpoint to resume from not found")
-    try:
-        loaded = ms.load_checkpoint(path)
-    except (ValueError, RuntimeError, OSError) as err:
-        raise ResumeError(f"{path}: cannot read checkpoint ({str(err).splitlines()[0]})") from None
+    loaded = read_checkpoint_file(path, ResumeError, what="checkpoint to resume from", kind="checkpoint")
     if STATE_KEY not in loaded:
         raise ResumeError(f"{path}: key '{STATE_KEY}' missing; this is a weights-only checkpoint, not a training state")
 
