@@ -72,6 +72,7 @@ SCHEMA = {
         "mask_shape": list, "num_devices": int, "optimizer": ANY, "quantizer_init": str, "root": str,
         "save_dir": str, "scheduler": str, "seed": int, "target_map": str, "vgg_end": int, "vgg_weights": str,
         "weight_decay": float, "window": int,
+        "window_stride": int,  # spike: a training window every N frames of a simulated video (data.spike_train)
     },
     "system": {
         "device_target": str,  # CPU | GPU | Ascend

@@ -115,29 +115,11 @@ def _dihedral(img, turns, flip, axis0=0):
     return out[..., ::-1] if flip else out
 
 
-@pytest.mark.parametrize("kernel,stride,padding,size", [(3, 1, 1, (7, 10)), (4, 2, 1, (13, 10)), (4, 2, 1, (8, 12)),
-                                                         (1, 1, 0, (5, 6))])
-def test_matmul_conv_equals_mindspore_conv(kernel, stride, padding, size):
-    from mindspore import nn
-
-    from mindediting.models.spikling import Conv2d
-
-    x = ms.Tensor(np.random.default_rng(0).standard_normal((2, 6) + size).astype(np.float32))
-    conv = Conv2d(6, 5, kernel, stride, padding)
-    ref = nn.Conv2d(6, 5, kernel, stride, pad_mode="pad", padding=padding, has_bias=False)
-    ref.weight.set_data(conv.weight.value())
-    np.testing.assert_allclose(conv(x).asnumpy(), ref(x).asnumpy(), rtol=0, atol=1e-5)
-
-
-def test_matmul_deconv_equals_mindspore_deconv():
-    from mindspore import nn
-
-    from mindediting.models.spikling import ConvTranspose2d
-
-    x = ms.Tensor(np.random.default_rng(1).standard_normal((2, 6, 5, 7)).astype(np.float32))
-    deconv = ConvTranspose2d(6, 4)
-    ref = nn.Conv2dTranspose(6, 4, 4, 2, pad_mode="pad", padding=1, has_bias=False)
-    ref.weight.set_data(deconv.weight.value())
-    out = deconv(x).asnumpy()
-    assert out.shape == (2, 4, 10, 14)
-    np.testing.assert_allclose(out, ref(x).asnumpy(), rtol=0, atol=1e-5)
+def test_generator_parameters_are_the_upstream_layout():
+    """Native nn.Conv2d / nn.Conv2dTranspose cells under upstream's names: 13 bias-free weights, 2,895,904 values."""
+    net = build_model("spikling")
+    shapes = {p.name: tuple(p.shape) for p in net.get_parameters()}
+    assert len(shapes) == 13 and sum(int(np.prod(s)) for s in shapes.values()) == 2895904
+    assert shapes["down1.0.weight"] == (64, 32, 3, 3) and shapes["down2.0.weight"] == (128, 64, 4, 4)
+    assert shapes["bottom.9.weight"] == (256, 128, 4, 4)  # ConvTranspose2d: (in, out, k, k) as torch
+    assert shapes["up1.3.weight"] == (128, 64, 4, 4) and shapes["flat.weight"] == (1, 32, 1, 1)

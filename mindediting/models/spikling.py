@@ -10,8 +10,8 @@ upstream checkpoint holds 13 conv weights and maps onto this Cell under the same
 import math
 
 import numpy as np
-from mindspore import Parameter, nn, ops
-from mindspore.common.initializer import HeUniform, initializer
+from mindspore import nn, ops
+from mindspore.common.initializer import HeUniform
 
 WINDOW = 32
 
@@ -30,83 +30,16 @@ class InstanceNorm(nn.Cell):
         return centred / ops.sqrt(var + self.eps)
 
 
-class Conv2d(nn.Cell):
-    """Bias-free convolution as im2col + matmul; weight (out, in, k, k) as torch ``Conv2d``.
-
-    MindSpore 2.10's CPU Conv2D kernel ran at ~0.1 GFLOP/s on our 2-core box while its MatMul ran at
-    ~14 GFLOP/s, so this form is ~15x faster for the Spikling sizes; results equal ``nn.Conv2d`` to float
-    rounding (parity is tested against upstream outputs).
-    """
-
-    def __init__(self, cin, cout, kernel, stride=1, padding=1):
-        super().__init__()
-        self.weight = Parameter(initializer(HeUniform(math.sqrt(5)), (cout, cin, kernel, kernel)), name="weight")
-        self.kernel, self.stride, self.padding = kernel, stride, padding
-
-    def construct(self, x):
-        n, c, h, w = x.shape
-        k, s, p = self.kernel, self.stride, self.padding
-        if p:
-            x = ops.pad(x, (p, p, p, p))
-        ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        if k == 1 and s == 1:
-            cols = x.reshape(n, c, ho * wo)
-        else:
-            taps = []
-            if s > 1:  # split rows/columns by phase so every tap is a plain (unstrided) slice
-                hp, wp = x.shape[2], x.shape[3]
-                x = ops.pad(x, (0, -wp % s, 0, -hp % s))
-                x = x.reshape(n, c, x.shape[2] // s, s, x.shape[3] // s, s).transpose(0, 1, 3, 5, 2, 4)
-                for dy in range(k):
-                    for dx in range(k):
-                        taps.append(x[:, :, dy % s, dx % s, dy // s:dy // s + ho, dx // s:dx // s + wo])
-            else:
-                for dy in range(k):
-                    for dx in range(k):
-                        taps.append(x[:, :, dy:dy + ho, dx:dx + wo])
-            cols = ops.stack(taps, 2).reshape(n, c * k * k, ho * wo)
-        out = ops.matmul(self.weight.reshape(self.weight.shape[0], -1), cols)
-        return out.reshape(n, -1, ho, wo)
-
-
-# ConvTranspose2d(k=4, s=2, p=1): output row 2i+a only sees input rows i-1, i (a=0) or i, i+1 (a=1).
-# (offset into the input padded by one, kernel index) of the two taps for output parity a = 0 and a = 1.
-_DECONV_TAPS = (((0, 3), (1, 1)), ((1, 2), (2, 0)))
-
-
-class ConvTranspose2d(nn.Cell):
-    """Bias-free torch ``ConvTranspose2d(cin, cout, 4, 2, 1)`` (weight (in, out, 4, 4)) as four 2x2 matmul convs."""
-
-    def __init__(self, cin, cout):
-        super().__init__()
-        self.weight = Parameter(initializer(HeUniform(math.sqrt(5)), (cin, cout, 4, 4)), name="weight")
-
-    def construct(self, x):
-        n, c, h, w = x.shape
-        x = ops.pad(x, (1, 1, 1, 1))
-        rows = []
-        for row_taps in _DECONV_TAPS:
-            phases = []
-            for col_taps in _DECONV_TAPS:
-                slices, kernels = [], []
-                for oy, ky in row_taps:
-                    for ox, kx in col_taps:
-                        slices.append(x[:, :, oy:oy + h, ox:ox + w])
-                        kernels.append(self.weight[:, :, ky, kx])
-                kernel = ops.stack(kernels, 2).transpose(1, 0, 2).reshape(-1, c * 4)  # (out, in * 4 taps)
-                cols = ops.stack(slices, 2).reshape(n, c * 4, h * w)
-                phases.append(ops.matmul(kernel, cols).reshape(n, -1, h, w))
-            rows.append(ops.stack(phases, -1))  # (n, out, h, w, 2)
-        return ops.stack(rows, 3).reshape(n, -1, 2 * h, 2 * w)
-
-
 def _conv(cin, cout, kernel, stride=1, padding=1):
-    return Conv2d(cin, cout, kernel, stride, padding)
+    """Bias-free torch ``Conv2d(cin, cout, kernel, stride, padding)``; weight (out, in, k, k) named ``weight``."""
+    return nn.Conv2d(cin, cout, kernel, stride, pad_mode="pad", padding=padding, has_bias=False,
+                     weight_init=HeUniform(math.sqrt(5)))
 
 
 def _deconv(cin, cout):
-    """torch ``ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)``: doubles H and W."""
-    return ConvTranspose2d(cin, cout)
+    """torch ``ConvTranspose2d(cin, cout, 4, 2, 1, bias=False)`` (weight (in, out, 4, 4)): doubles H and W."""
+    return nn.Conv2dTranspose(cin, cout, 4, 2, pad_mode="pad", padding=1, has_bias=False,
+                              weight_init=HeUniform(math.sqrt(5)))
 
 
 class Generator(nn.Cell):
