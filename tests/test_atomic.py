@@ -4,7 +4,7 @@ import stat
 
 import pytest
 
-from mindediting.utils.atomic import AtomicPath, atomic_path, write_bytes_atomic, write_text_atomic
+from mindediting.utils.atomic import AtomicPath, AtomicWriterMixin, atomic_path, write_bytes_atomic, write_text_atomic
 
 
 def test_success_renames_into_place(tmp_path):
@@ -76,3 +76,35 @@ def test_failed_rename_removes_temp(tmp_path):
     with pytest.raises(OSError):
         write_bytes_atomic(dst, b"data")
     assert sorted(os.listdir(tmp_path)) == ["taken"]
+
+
+class _LineWriter(AtomicWriterMixin):
+    """A streaming writer in the style of Mp4Writer / SpikeDatWriter."""
+
+    def __init__(self, path):
+        self.target = AtomicPath(path)
+        self.handle = open(self.target.tmp, "w", encoding="utf-8")
+
+    def write(self, line):
+        self.handle.write(line + "\n")
+
+    def close(self):
+        self.handle.close()
+        self.target.commit()
+
+    def abort(self):
+        self.handle.close()
+        self.target.discard()
+
+
+def test_writer_mixin_publishes_on_success_and_aborts_on_error(tmp_path):
+    dst = tmp_path / "lines.txt"
+    with _LineWriter(dst) as writer:
+        writer.write("a")
+        writer.write("b")
+    assert dst.read_text(encoding="utf-8") == "a\nb\n"
+    with pytest.raises(ValueError, match="frame 1 is bad"):
+        with _LineWriter(dst) as writer:
+            writer.write("c")
+            raise ValueError("frame 1 is bad")
+    assert dst.read_text(encoding="utf-8") == "a\nb\n" and os.listdir(tmp_path) == ["lines.txt"]

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from mindediting.utils.atomic import AtomicPath, atomic_path
+from mindediting.utils.atomic import AtomicPath, AtomicWriterMixin, atomic_path
 
 SENSOR_WIDTH = 400
 SENSOR_HEIGHT = 250
@@ -127,7 +127,7 @@ def save_spike_dat(path, frames):
     return _atomic_write_bytes(path, lambda handle: handle.write(data))
 
 
-class SpikeDatWriter:
+class SpikeDatWriter(AtomicWriterMixin):
     """Append frames to a ``.dat`` file as they come (a temporary name until :meth:`close`)."""
 
     def __init__(self, path):
@@ -160,15 +160,10 @@ class SpikeDatWriter:
             self._target.discard()
         return self.path
 
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self._handle.close()
-            self._target.discard()
+    def abort(self):
+        """Drop the partial file; ``path`` is not created or changed."""
+        self._handle.close()
+        self._target.discard()
 
 
 def pack_spike_window(seq):

@@ -18,7 +18,7 @@ import os
 import cv2
 import numpy as np
 
-from mindediting.utils.atomic import AtomicPath, write_bytes_atomic  # noqa: F401 (re-exported)
+from mindediting.utils.atomic import AtomicPath, AtomicWriterMixin, write_bytes_atomic  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -191,7 +191,7 @@ def _check_frame(frame, index, dst, size=None):
         )
 
 
-class Mp4Writer:
+class Mp4Writer(AtomicWriterMixin):
     """Stream RGB ``uint8`` frames into an MP4 (``mp4v``); the file appears at ``path`` only on :meth:`close`.
 
     The frame size is taken from the first frame. Use as a context manager: on an exception the
@@ -243,16 +243,6 @@ class Mp4Writer:
         if self._writer is not None:
             self._writer.release()
         self._target.discard()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False
 
 
 class PngWriter:

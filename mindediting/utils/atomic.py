@@ -16,10 +16,25 @@ Two ways to use it:
 import os
 import tempfile
 
-__all__ = ["AtomicPath", "atomic_path", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["AtomicPath", "AtomicWriterMixin", "atomic_path", "write_bytes_atomic", "write_text_atomic"]
 
 
-class AtomicPath:
+class AtomicWriterMixin:
+    """``with`` support for streaming writers: :meth:`close` (publish) when the block ends normally,
+    :meth:`abort` (discard the partial file) when it raises; the exception is not swallowed."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+
+class AtomicPath(AtomicWriterMixin):
     """A temporary path beside ``dst``; :meth:`commit` renames it over ``dst``, :meth:`discard` deletes it.
 
     Creating it makes the destination folder if needed and an empty temporary file (mode 0644).
@@ -56,15 +71,11 @@ class AtomicPath:
         if not self.committed:
             _remove(self.tmp)
 
+    close = commit  # ``with``: commit when the block ends normally, discard when it raises
+    abort = discard
+
     def __enter__(self):
         return self.tmp
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.commit()
-        else:
-            self.discard()
-        return False
 
 
 def atomic_path(dst, suffix=None):
