@@ -25,6 +25,14 @@ check_device_num() {
 
 check_config() { [ -f "$1" ] || die "config file not found: $1"; }
 
+# distributed_args "$@": DEVICE_NUM and CONFIG_PATH from the first two arguments, checked (the caller shifts 2)
+distributed_args() {
+  need_args 2 "$@"
+  DEVICE_NUM=$1; CONFIG_PATH=$2
+  check_device_num "$DEVICE_NUM"
+  check_config "$CONFIG_PATH"
+}
+
 # is_run_dir ARG: true when ARG can be the optional RUN_DIR (not a --flag, not a key=value override)
 is_run_dir() { [[ "$1" != -* ]] && [[ "$1" != *=* ]]; }
 

@@ -10,10 +10,7 @@
 # env: MASTER_PORT (msrun, default 8118)
 # train.batch_size is per device: the total batch is DEVICE_NUM x batch_size; gradients are averaged.
 source "$(dirname "$0")/common_args.sh"
-need_args 2 "$@"
-DEVICE_NUM=$1; CONFIG_PATH=$2; shift 2
-check_device_num "$DEVICE_NUM"
-check_config "$CONFIG_PATH"
+distributed_args "$@"; shift 2
 RUN_DIR=""
 if [ $# -gt 0 ] && is_run_dir "$1" && [[ "$1" != *.json ]]; then RUN_DIR=$1; shift; fi
 RANK_TABLE=""

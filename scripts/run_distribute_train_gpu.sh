@@ -11,10 +11,7 @@
 # over devices and the learning rate is not rescaled.
 # example: bash scripts/run_distribute_train_gpu.sh 2 configs/basicvsr/basicvsr_reds_train.yaml runs/reds --resume auto
 source "$(dirname "$0")/common_args.sh"
-need_args 2 "$@"
-DEVICE_NUM=$1; CONFIG_PATH=$2; shift 2
-check_device_num "$DEVICE_NUM"
-check_config "$CONFIG_PATH"
+distributed_args "$@"; shift 2
 RUN_DIR=""
 if [ $# -gt 0 ] && is_run_dir "$1"; then RUN_DIR=$1; shift; fi
 if [ -z "$RUN_DIR" ]; then RUN_DIR=$(config_run_dir "$CONFIG_PATH") || exit 1; fi
