@@ -21,7 +21,7 @@ from mindediting.convert.pth_reader import CheckpointError
 from mindediting.data.video_io import sample_video
 from mindediting.engine.runtime import load_network, run_spike_cli, setup_runtime
 
-MODES = {"pynative": "PYNATIVE_MODE", "graph": "GRAPH_MODE"}
+MODES = {"pynative": "PYNATIVE_MODE", "graph": "GRAPH_MODE", "hybrid": "PYNATIVE_MODE"}
 SCALE = 4
 
 

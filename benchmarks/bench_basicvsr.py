@@ -18,6 +18,8 @@ Cases, each in its own subprocess (no shared memory, no shared thread pools):
                       ``utils/flow_warp.py`` are imported from the checkout by file path and ``make_layer`` is
                       taken from ``utils/model_utils.py``.
 * ``ms_pynative``  -- our ``BasicVSRNet`` in PyNative mode (mirror detection on, as in upstream).
+* ``ms_hybrid``    -- PyNative time loop with the per-frame stages graph-compiled (``BasicVSRNet.jit_stages``, the
+                      ``system.mode: hybrid`` of infer.py/eval.py).
 * ``ms_graph``     -- the same Cell under ``GRAPH_MODE`` (``detect_mirror=False``; compile time reported apart).
 
 The torch case runs first and saves its output; every MindSpore case compares its warm-up output with it (max abs
@@ -47,7 +49,7 @@ import types
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
 
-CASES = ("torch", "ms_pynative", "ms_graph")
+CASES = ("torch", "ms_pynative", "ms_hybrid", "ms_graph")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -341,6 +343,8 @@ def worker_ms(args, threads, mode):
     net = build_model("basicvsr", mid_channels=args.mid_channels, num_blocks=args.num_blocks)
     if mode == "graph":
         net.detect_mirror = False  # the mirror test reads a tensor on the host
+    if mode == "hybrid":
+        net.jit_stages()
     load_checkpoint_strict(args.ckpt, net)
     x = ms.Tensor(np.load(args.clip))
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "unset")
@@ -436,7 +440,8 @@ def format_table(rows, args, meta):
         "| speed vs torch | CPU cores busy |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    names = {"torch": "PyTorch (upstream mmagic)", "ms_pynative": "MindSpore PyNative", "ms_graph": "MindSpore graph"}
+    names = {"torch": "PyTorch (upstream mmagic)", "ms_pynative": "MindSpore PyNative",
+             "ms_hybrid": "MindSpore hybrid (jit stages)", "ms_graph": "MindSpore graph"}
     for r in rows:
         name = names[r["case"].split(":")[0]]
         if r["case"].startswith("torch:"):

@@ -72,11 +72,12 @@ SCHEMA = {
         "mask_shape": list, "num_devices": int, "optimizer": ANY, "quantizer_init": str, "root": str,
         "save_dir": str, "scheduler": str, "seed": int, "target_map": str, "vgg_end": int, "vgg_weights": str,
         "weight_decay": float, "window": int,
+        "patch_size": int,  # SCI: random square patch of each crop_size sample (mindediting.data.sci_train)
         "window_stride": int,  # spike: a training window every N frames of a simulated video (data.spike_train)
     },
     "system": {
         "device_target": str,  # CPU | GPU | Ascend
-        "mode": str,  # pynative | graph
+        "mode": str,  # pynative | graph | hybrid (PyNative loop, graph-compiled stages)
         "device_id": int,
         "seed": int,
     },
@@ -84,7 +85,7 @@ SCHEMA = {
 
 CHOICES = {
     ("system", "device_target"): ("CPU", "GPU", "Ascend"),
-    ("system", "mode"): ("pynative", "graph"),
+    ("system", "mode"): ("pynative", "graph", "hybrid"),
     ("eval", "convert_to"): ("rgb", "y"),
 }
 

@@ -34,3 +34,20 @@ def test_basicvsr_small_matches_upstream(tmp_path):
     out = net(ms.Tensor(load(folder, "input.npy"))).asnumpy()
     assert out.shape == (1, 5, 3, 256, 256)
     np.testing.assert_allclose(out, load(folder, "output.npy"), rtol=0, atol=cfg["tolerance"]["atol"])
+    # hybrid mode: the same network with its per-frame stages graph-compiled gives the upstream output too
+    net.jit_stages()
+    assert net.detect_mirror is False
+    hybrid = net(ms.Tensor(load(folder, "input.npy"))).asnumpy()
+    np.testing.assert_allclose(hybrid, load(folder, "output.npy"), rtol=0, atol=cfg["tolerance"]["atol"])
+
+
+def test_hybrid_mode_is_a_config_choice(tmp_path):
+    import yaml
+
+    from mindediting.config import ConfigError, load_config as load_yaml
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"model": {"name": "basicvsr", "args": {}}, "system": {"mode": "hybrid"}}))
+    assert load_yaml(str(path))["system"]["mode"] == "hybrid"
+    with pytest.raises(ConfigError, match="system.mode"):
+        load_yaml(str(path), ["system.mode=jit"])

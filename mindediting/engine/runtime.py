@@ -6,7 +6,8 @@ SCI_MODELS = ("metasci", "efficientsci", "qsci")
 
 def add_runtime_args(parser):
     parser.add_argument("--device_target", choices=("CPU", "GPU", "Ascend"), help="overrides system.device_target")
-    parser.add_argument("--mode", choices=("pynative", "graph"), help="overrides system.mode")
+    parser.add_argument("--mode", choices=("pynative", "graph", "hybrid"),
+                        help="overrides system.mode; hybrid: PyNative time loop with graph-compiled per-frame stages")
     parser.add_argument("overrides", nargs="*", help="config overrides section.key=value, e.g. eval.crop_border=4")
 
 
@@ -37,8 +38,15 @@ def load_network(cfg, ckpt):
     from mindediting.models import build_model
 
     net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
-    if cfg.get("system", {}).get("mode") == "graph" and hasattr(net, "detect_mirror"):
+    mode = cfg.get("system", {}).get("mode")
+    if mode in ("graph", "hybrid") and hasattr(net, "detect_mirror"):
         net.detect_mirror = False
+    if mode == "hybrid":
+        if hasattr(net, "jit_stages"):
+            net.jit_stages()
+        else:
+            logging.getLogger(__name__).warning("%s has no graph-compiled stages: hybrid mode runs it in PyNative",
+                                                cfg["model"]["name"])
     return load_checkpoint_strict(ckpt, net)
 
 

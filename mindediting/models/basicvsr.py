@@ -7,6 +7,7 @@ Stages, as in the paper's figure: SPyNet flows between neighbours -> backward pr
 warped from frame i+1 to i, refined by residual blocks) -> forward propagation -> per-frame fusion
 of both directions and x4 pixel-shuffle reconstruction added to a bilinear x4 of the input frame.
 """
+import mindspore as ms
 from mindspore import nn, ops
 
 from mindediting.models.common.flow_warp import flow_warp
@@ -38,6 +39,16 @@ class BasicVSRNet(nn.Cell):
         # The mirror test reads a tensor value on the host; graph-mode export turns it off (the result is
         # the same up to float noise: it only decides whether forward flows are computed or reused).
         self.detect_mirror = True
+
+    def jit_stages(self):
+        """Compile the per-frame stages (SPyNet, both residual stacks, reconstruction) as graphs, each once and
+        reused for every frame, while the time loop stays in Python (``system.mode: hybrid``). Turns the host-side
+        mirror test off like graph mode does. Returns ``self``."""
+        for cell in (self.spynet, self.backward_resblocks, self.forward_resblocks):
+            cell.construct = ms.jit(cell.construct)
+        self.reconstruct = ms.jit(self.reconstruct)
+        self.detect_mirror = False
+        return self
 
     @staticmethod
     def is_mirror_extended(lrs):
