@@ -44,8 +44,34 @@ def conv3d(cin, cout, kernel, stride=1, padding=0):
     return nn.Conv3d(cin, cout, kernel, stride, pad_mode="pad", padding=padding, has_bias=True)
 
 
+def dense(cin, cout, bias=True):
+    """torch.nn.Linear equivalent."""
+    return nn.Dense(cin, cout, has_bias=bias)
+
+
 def lrelu():
     return nn.LeakyReLU(alpha=0.01)
+
+
+def conv_stack(specs, conv=conv3d, act_last=True):
+    """``conv(*spec)`` for each ``(cin, cout, kernel, stride, padding)``, each followed by LeakyReLU (the last
+    one only when ``act_last``); the convs sit at even indices of the SequentialCell, as upstream."""
+    layers = []
+    for i, spec in enumerate(specs):
+        layers.append(conv(*spec))
+        if act_last or i < len(specs) - 1:
+            layers.append(lrelu())
+    return nn.SequentialCell(layers)
+
+
+def fem_specs(in_ch):
+    """Feature extraction: full resolution, 1 channel -> 4*in_ch channels at half resolution."""
+    return [(1, in_ch, (3, 7, 7), 1, (1, 3, 3)), (in_ch, in_ch * 2, 3, 1, 1), (in_ch * 2, in_ch * 4, 3, (1, 2, 2), 1)]
+
+
+def vrm_specs(in_ch, color_ch):
+    """Video reconstruction at full resolution: 2*in_ch channels -> color_ch."""
+    return [(in_ch * 2, in_ch * 2, 3, 1, 1), (in_ch * 2, in_ch, 1, 1, 0), (in_ch, color_ch, 3, 1, 1)]
 
 
 def init_frames(y, phi, phi_s):
@@ -89,35 +115,46 @@ def pixel_unshuffle_frames(x, factor=2):
 
 
 class TimesAttention3D(nn.Cell):
-    """Multi-head self-attention over the T frames of each pixel; q/k/v are dim/2 wide."""
+    """Multi-head self-attention over the T frames of each pixel; q/k/v are dim/2 wide.
 
-    def __init__(self, dim, num_heads=NUM_HEADS):
+    ``linear(cin, cout, bias=True)`` builds ``qkv`` and ``proj``; :meth:`heads` and :meth:`attention_map` are
+    the identity here and quantise in Q-SCI.
+    """
+
+    def __init__(self, dim, num_heads=NUM_HEADS, linear=dense):
         super().__init__()
         self.num_heads = num_heads
         self.scale = (dim // num_heads) ** -0.5  # upstream uses the full dim here, not the head size
-        self.qkv = nn.Dense(dim, (dim // 2) * 3, has_bias=False)
-        self.proj = nn.Dense(dim // 2, dim)
+        self.qkv = linear(dim, (dim // 2) * 3, bias=False)
+        self.proj = linear(dim // 2, dim)
+
+    def heads(self, q, k, v):
+        return q, k, v
+
+    def attention_map(self, attn):
+        return attn
 
     def construct(self, x):
         n_tok, t, c = x.shape
         c = c // 2
         qkv = self.qkv(x).reshape(n_tok, t, 3, self.num_heads, c // self.num_heads).transpose(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]
-        attn = ops.softmax(ops.matmul(q * self.scale, k.swapaxes(-2, -1)), -1)
+        q, k, v = self.heads(qkv[0], qkv[1], qkv[2])
+        attn = self.attention_map(ops.softmax(ops.matmul(q * self.scale, k.swapaxes(-2, -1)), -1))
         out = ops.matmul(attn, v).swapaxes(1, 2).reshape(n_tok, t, c)
         return self.proj(out)
 
 
 class CFormerBlock(nn.Cell):
-    """Spatial conv branch + temporal attention branch + input, then a residual conv FFN."""
+    """Spatial conv branch + temporal attention branch + input, then a residual conv FFN.
 
-    def __init__(self, dim):
+    ``conv`` (signature of :func:`conv3d`) and ``attention(dim)`` build the layers (quantised ones in Q-SCI).
+    """
+
+    def __init__(self, dim, conv=conv3d, attention=TimesAttention3D):
         super().__init__()
-        self.scb = nn.SequentialCell(
-            conv3d(dim, dim, (1, 3, 3), 1, (0, 1, 1)), lrelu(), conv3d(dim, dim, (1, 3, 3), 1, (0, 1, 1))
-        )
-        self.tsab = TimesAttention3D(dim)
-        self.ffn = nn.SequentialCell(conv3d(dim, dim, 3, 1, 1), lrelu(), conv3d(dim, dim, 1))
+        self.scb = conv_stack([(dim, dim, (1, 3, 3), 1, (0, 1, 1))] * 2, conv, act_last=False)
+        self.tsab = attention(dim)
+        self.ffn = conv_stack([(dim, dim, 3, 1, 1), (dim, dim, 1, 1, 0)], conv, act_last=False)
 
     def construct(self, x):
         b, _, _, h, w = x.shape
@@ -148,36 +185,37 @@ class ResDNetBlock(nn.Cell):
         return x + self.last_conv(ops.cat(outs, 1))
 
 
-class EfficientSCI(nn.Cell):
+class EfficientSCIBase(nn.Cell):
+    """Forward pass shared by EfficientSCI and Q-SCI; subclasses build ``resdnet_list``, ``up_conv`` and either
+    ``fem``/``vrm`` or their own :meth:`feature_extraction`/:meth:`reconstruction`, and set ``color_ch``."""
+
+    def feature_extraction(self, x):
+        return self.fem(x)
+
+    def reconstruction(self, x):
+        return self.vrm(x)
+
+    def construct(self, meas, mask, mask_s):
+        out = self.feature_extraction(init_frames(meas, mask, mask_s))
+        for block in self.resdnet_list:
+            out = block(out)
+        out = self.reconstruction(pixel_shuffle_frames(self.up_conv(out)))
+        if self.color_ch != 3:
+            out = out.squeeze(1)
+        return [out]
+
+
+class EfficientSCI(EfficientSCIBase):
     """EfficientSCI(in_ch, units, group_num, color_ch) with upstream argument names and defaults (B size)."""
 
     def __init__(self, in_ch=64, units=8, group_num=4, color_ch=1):
         super().__init__()
         check_widths("EfficientSCI", in_ch, group_num, color_ch)
         self.color_ch = color_ch
-        # feature extraction: full resolution -> 4*in_ch channels at half resolution
-        self.fem = nn.SequentialCell(
-            conv3d(1, in_ch, (3, 7, 7), 1, (1, 3, 3)), lrelu(),
-            conv3d(in_ch, in_ch * 2, 3, 1, 1), lrelu(),
-            conv3d(in_ch * 2, in_ch * 4, 3, (1, 2, 2), 1), lrelu(),
-        )
+        self.fem = conv_stack(fem_specs(in_ch))
         self.resdnet_list = nn.CellList([ResDNetBlock(in_ch * 4, group_num) for _ in range(units)])
         self.up_conv = conv3d(in_ch * 4, in_ch * 8, 1)
-        # video reconstruction at full resolution
-        self.vrm = nn.SequentialCell(
-            conv3d(in_ch * 2, in_ch * 2, 3, 1, 1), lrelu(),
-            conv3d(in_ch * 2, in_ch, 1), lrelu(),
-            conv3d(in_ch, color_ch, 3, 1, 1),
-        )
-
-    def construct(self, meas, mask, mask_s):
-        out = self.fem(init_frames(meas, mask, mask_s))
-        for block in self.resdnet_list:
-            out = block(out)
-        out = self.vrm(pixel_shuffle_frames(self.up_conv(out)))
-        if self.color_ch != 3:
-            out = out.squeeze(1)
-        return [out]
+        self.vrm = conv_stack(vrm_specs(in_ch, color_ch), act_last=False)
 
 
 def convert_state_dict(state, **ctor_kwargs):

@@ -14,88 +14,68 @@ softmax output of the temporal attention (per head). Queries and keys get a lear
 reconstruction conv gets a parallel 8-bit 1x1x1 branch whose output is added (``fem_conv*_2``,
 ``vrm_conv*_2``). LeakyReLU, PixelShuffle, softmax, residual sums, biases and the init step stay float.
 """
+from functools import partial
+
 import numpy as np
-from mindspore import nn, ops
+from mindspore import nn
 
 from mindediting.models.common.quantizers import ActQ, Conv3dQ, LearnableBias, LinearQ
 from mindediting.models.efficientsci import (
     NUM_HEADS,
+    CFormerBlock,
+    EfficientSCIBase,
     ResDNetBlock,
+    TimesAttention3D,
     check_widths,
-    init_frames,
+    conv_stack,
+    fem_specs,
     lrelu,
-    pixel_shuffle_frames,
     pixel_unshuffle_frames,
-    tokens_over_time,
-    tokens_to_volume,
+    vrm_specs,
 )
 
 HIGH_BITS = 8  # bit width of the side branches of the low-bit feature extraction / reconstruction
 
 
-class QuantizedTimesAttention3D(nn.Cell):
+def qconv(bits):
+    """Factory with the signature of ``efficientsci.conv3d`` building ``bits``-bit :class:`Conv3dQ` layers."""
+    return partial(Conv3dQ, nbits_w=bits)
+
+
+class QuantizedTimesAttention3D(TimesAttention3D):
     """Temporal attention with quantised qkv/proj, shifted and quantised q/k, quantised v and attention map."""
 
     def __init__(self, dim, num_heads=NUM_HEADS, wa_bits=4, att_bits=8):
-        super().__init__()
-        self.num_heads = num_heads
-        self.scale = (dim // num_heads) ** -0.5  # upstream quirk: full dim, not the head size
+        super().__init__(dim, num_heads, linear=partial(LinearQ, nbits_w=wa_bits))
         self.moveq = LearnableBias(num_heads)
         self.movek = LearnableBias(num_heads)
-        self.qkv = LinearQ(dim, (dim // 2) * 3, bias=False, nbits_w=wa_bits)
-        self.proj = LinearQ(dim // 2, dim, nbits_w=wa_bits)
         self.q_act = ActQ(num_heads, nbits_a=wa_bits)
         self.k_act = ActQ(num_heads, nbits_a=wa_bits)
         self.v_act = ActQ(num_heads, nbits_a=wa_bits)
         self.attn_act = ActQ(num_heads, nbits_a=att_bits)
 
-    def construct(self, x):
-        n_tok, t, c = x.shape
-        c = c // 2
-        qkv = self.qkv(x).reshape(n_tok, t, 3, self.num_heads, c // self.num_heads).transpose(2, 0, 3, 1, 4)
-        q = self.q_act(self.moveq(qkv[0]))
-        k = self.k_act(self.movek(qkv[1]))
-        v = self.v_act(qkv[2])
-        attn = ops.softmax(ops.matmul(q * self.scale, k.swapaxes(-2, -1)), -1)
-        attn = self.attn_act(attn)
-        out = ops.matmul(attn, v).swapaxes(1, 2).reshape(n_tok, t, c)
-        return self.proj(out)
+    def heads(self, q, k, v):
+        return self.q_act(self.moveq(q)), self.k_act(self.movek(k)), self.v_act(v)
+
+    def attention_map(self, attn):
+        return self.attn_act(attn)
 
 
-class QuantizedCFormerBlock(nn.Cell):
+class QuantizedCFormerBlock(CFormerBlock):
     def __init__(self, dim, bits=8):
-        super().__init__()
-        self.scb = nn.SequentialCell(
-            Conv3dQ(dim, dim, (1, 3, 3), padding=(0, 1, 1), nbits_w=bits), lrelu(),
-            Conv3dQ(dim, dim, (1, 3, 3), padding=(0, 1, 1), nbits_w=bits),
-        )
-        self.tsab = QuantizedTimesAttention3D(dim, wa_bits=bits, att_bits=bits)
-        self.ffn = nn.SequentialCell(
-            Conv3dQ(dim, dim, 3, 1, 1, nbits_w=bits), lrelu(), Conv3dQ(dim, dim, 1, nbits_w=bits)
-        )
-
-    def construct(self, x):
-        b, _, _, h, w = x.shape
-        tsab_out = tokens_to_volume(self.tsab(tokens_over_time(x)), b, h, w)
-        ffn_in = self.scb(x) + tsab_out + x
-        return self.ffn(ffn_in) + ffn_in
+        super().__init__(dim, conv=qconv(bits), attention=partial(QuantizedTimesAttention3D, wa_bits=bits,
+                                                                  att_bits=bits))
 
 
 def quantized_resdnet(dim, group_num, bits):
-    def block(group_dim):
-        return QuantizedCFormerBlock(group_dim, bits)
-
-    def conv(cin, cout, kernel):
-        return Conv3dQ(cin, cout, kernel, nbits_w=bits)
-
-    return ResDNetBlock(dim, group_num, block=block, conv=conv)
+    return ResDNetBlock(dim, group_num, block=partial(QuantizedCFormerBlock, bits=bits), conv=qconv(bits))
 
 
 def _qconv_act(cin, cout, kernel, stride=1, padding=0, bits=8):
     return nn.SequentialCell(Conv3dQ(cin, cout, kernel, stride, padding, nbits_w=bits), lrelu())
 
 
-class QuantizedSCI(nn.Cell):
+class QuantizedSCI(EfficientSCIBase):
     """quantized_sci(in_ch, units, group_num, color_ch, bit_depth); defaults = EfficientSCI-S at 8 bits."""
 
     def __init__(self, in_ch=32, units=8, group_num=2, color_ch=1, bit_depth=8):
@@ -109,16 +89,9 @@ class QuantizedSCI(nn.Cell):
         self.bit_depth = bit_depth
         b, c = bit_depth, in_ch
         if bit_depth == 8:
-            self.fem = nn.SequentialCell(
-                Conv3dQ(1, c, (3, 7, 7), 1, (1, 3, 3), nbits_w=b), lrelu(),
-                Conv3dQ(c, c * 2, 3, 1, 1, nbits_w=b), lrelu(),
-                Conv3dQ(c * 2, c * 4, 3, (1, 2, 2), 1, nbits_w=b), lrelu(),
-            )
-            self.vrm = nn.SequentialCell(
-                Conv3dQ(c * 2, c * 2, 3, 1, 1, nbits_w=b), lrelu(),
-                Conv3dQ(c * 2, c, 1, nbits_w=b), lrelu(),
-                Conv3dQ(c, color_ch, 3, 1, 1, nbits_w=b),
-            )
+            # EfficientSCI's layers with quantised convs
+            self.fem = conv_stack(fem_specs(c), qconv(b))
+            self.vrm = conv_stack(vrm_specs(c, color_ch), qconv(b), act_last=False)
         else:
             # low-bit main path + 8-bit 1x1x1 side branch at every feature-extraction / reconstruction stage
             self.fem_conv1_1 = _qconv_act(1, c, (3, 7, 7), 1, (1, 3, 3), bits=b)
@@ -149,15 +122,6 @@ class QuantizedSCI(nn.Cell):
         out = self.vrm_conv1_1(x) + self.vrm_conv1_2(x)
         out = self.vrm_conv2_1(out) + self.vrm_conv2_2(out)
         return self.vrm_conv3_1(out) + self.vrm_conv3_2(out)
-
-    def construct(self, meas, mask, mask_s):
-        out = self.feature_extraction(init_frames(meas, mask, mask_s))
-        for block in self.resdnet_list:
-            out = block(out)
-        out = self.reconstruction(pixel_shuffle_frames(self.up_conv(out)))
-        if self.color_ch != 3:
-            out = out.squeeze(1)
-        return [out]
 
 
 def convert_state_dict(state, **ctor_kwargs):

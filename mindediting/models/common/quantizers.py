@@ -114,8 +114,15 @@ class ActQ(nn.Cell):
 class _WeightQ(nn.Cell):
     """Shared part of Conv3dQ / LinearQ: per-output-channel signed weight fake quantisation."""
 
-    def _init_weight_quant(self, out_channels, in_features, nbits):
+    def _init_weight_quant(self, shape, fan_in, bias, nbits):
+        """``weight`` of ``shape`` (out, in, ...) and optional ``bias`` with torch's default init, then the
+        per-output-channel step ``alpha``, ``init_state`` and the input quantiser ``act``."""
         _check_bits(nbits)
+        out_channels, in_features = shape[0], shape[1]
+        self.weight = Parameter(initializer(HeUniform(negative_slope=math.sqrt(5)), shape), name="weight")
+        self.bias = (
+            Parameter(initializer(Uniform(1 / math.sqrt(fan_in)), (out_channels,)), name="bias") if bias else None
+        )
         self.nbits = nbits
         self.alpha = Parameter(Tensor(np.ones((out_channels,), np.float32)), name="alpha")
         self.init_state = _buffer("init_state", 0.0)
@@ -151,12 +158,7 @@ class Conv3dQ(_WeightQ):
         kernel_size, self.stride, pad = _triple(kernel_size), _triple(stride), _triple(padding)
         self.padding = pad
         fan_in = in_channels * int(np.prod(kernel_size))
-        shape = (out_channels, in_channels) + kernel_size
-        self.weight = Parameter(initializer(HeUniform(negative_slope=math.sqrt(5)), shape), name="weight")
-        self.bias = (
-            Parameter(initializer(Uniform(1 / math.sqrt(fan_in)), (out_channels,)), name="bias") if bias else None
-        )
-        self._init_weight_quant(out_channels, in_channels, nbits_w)
+        self._init_weight_quant((out_channels, in_channels) + kernel_size, fan_in, bias, nbits_w)
 
     def construct(self, x):
         w_q = self.quantized_weight()
@@ -169,12 +171,7 @@ class LinearQ(_WeightQ):
 
     def __init__(self, in_features, out_features, bias=True, nbits_w=4):
         super().__init__()
-        shape = (out_features, in_features)
-        self.weight = Parameter(initializer(HeUniform(negative_slope=math.sqrt(5)), shape), name="weight")
-        self.bias = (
-            Parameter(initializer(Uniform(1 / math.sqrt(in_features)), (out_features,)), name="bias") if bias else None
-        )
-        self._init_weight_quant(out_features, in_features, nbits_w)
+        self._init_weight_quant((out_features, in_features), in_features, bias, nbits_w)
 
     def construct(self, x):
         w_q = self.quantized_weight()
