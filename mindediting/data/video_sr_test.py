@@ -36,6 +36,10 @@ class TestClip:
 def build_test_set(data_cfg):
     """The list of :class:`TestClip` described by a config's ``data`` section."""
     name = data_cfg.get("dataset")
+    if str(name).startswith("vrt_"):  # the VRT tasks' test sets (main_test_vrt.py layouts)
+        from mindediting.data.vrt_testsets import build_vrt_test_set
+
+        return build_vrt_test_set(data_cfg)
     if name not in DEFAULTS:
         raise ValueError(f"data.dataset '{name}' is not a video SR test set (valid: {', '.join(DEFAULTS)})")
     cfg = {**DEFAULTS[name], **{k: v for k, v in data_cfg.items() if v is not None}}

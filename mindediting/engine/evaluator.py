@@ -6,6 +6,9 @@ output to uint8 as the BasicSR/mmagic evaluators do, and score the selected fram
 truth with PSNR/SSIM (``eval.convert_to`` rgb|y, ``eval.crop_border``). With ``eval.mirror_extend``
 (mmagic's Vimeo90K-T test) the input is mirrored in time and the scored output averages the two
 copies of the frame. Per-clip rows and the average are printed and written as CSV and JSON.
+Clips that have ``read_lq`` / ``read_gt`` (the VRT test sets of :mod:`mindediting.data.vrt_testsets`:
+noise and sigma channel, centre crops) read their own frames; ``eval.protocol: vrt`` scores with VRT's
+functions, RGB and Y at once (metrics ``psnr``, ``ssim``, ``psnr_y``, ``ssim_y``).
 """
 import csv
 import io
@@ -19,11 +22,12 @@ from tqdm import tqdm
 from mindediting.data.video_io import PngWriter, read_image, write_bytes_atomic
 from mindediting.data.video_sr_test import build_test_set
 from mindediting.engine.tiling import run_chunked
-from mindediting.metrics import calculate_psnr, calculate_ssim, to_uint8
+from mindediting.metrics import calculate_psnr, calculate_ssim, to_uint8, vrt_protocol_metrics
 
 logger = logging.getLogger(__name__)
 
 METRICS = {"psnr": calculate_psnr, "ssim": calculate_ssim}
+VRT_METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")  # eval.protocol 'vrt': VRT's own functions, RGB and Y at once
 
 
 def _tiling(eval_cfg):
@@ -55,9 +59,11 @@ def evaluate(fn, cfg, output_dir=None, progress=True):
     """
     eval_cfg = cfg.get("eval") or {}
     metrics = [m.lower() for m in eval_cfg.get("metrics") or ["psnr", "ssim"]]
-    unknown = [m for m in metrics if m not in METRICS]
+    vrt = eval_cfg.get("protocol") == "vrt"
+    unknown = [m for m in metrics if m not in (VRT_METRICS if vrt else METRICS)]
     if unknown:
-        raise ValueError(f"eval.metrics: unknown metric(s) {unknown} (valid: {', '.join(METRICS)})")
+        valid = ", ".join(VRT_METRICS if vrt else METRICS)
+        raise ValueError(f"eval.metrics: unknown metric(s) {unknown} (valid: {valid})")
     clips = build_test_set(cfg.get("data") or {})
     if eval_cfg.get("max_clips"):
         clips = clips[: eval_cfg["max_clips"]]
@@ -68,17 +74,22 @@ def evaluate(fn, cfg, output_dir=None, progress=True):
     rows = []
     bar = tqdm(clips, desc="eval", unit="clip", disable=not progress)
     for clip in bar:
-        lq = np.stack([read_image(f, i).transpose(2, 0, 1) for i, f in enumerate(clip.lq_files)])
-        out = restore_clip(fn, lq.astype(np.float32) / 255.0, eval_cfg)
+        if hasattr(clip, "read_lq"):  # clips that build their own input (VRT: noise + sigma channel, crops)
+            lq = clip.read_lq()
+        else:
+            lq = np.stack([read_image(f, i).transpose(2, 0, 1) for i, f in enumerate(clip.lq_files)])
+            lq = lq.astype(np.float32) / 255.0
+        out = restore_clip(fn, lq, eval_cfg)
         scores = {m: [] for m in metrics}
         writer = PngWriter(os.path.join(output_dir, "frames", clip.name)) if save_frames else None
-        for index, gt_file in zip(clip.score_indices, clip.gt_files):
+        for k, (index, gt_file) in enumerate(zip(clip.score_indices, clip.gt_files)):
             pred = to_uint8(out[index].transpose(1, 2, 0))
-            gt = read_image(gt_file)
+            gt = clip.read_gt(k) if hasattr(clip, "read_gt") else read_image(gt_file)
             if pred.shape != gt.shape:
                 raise ValueError(f"clip {clip.name}: output {pred.shape} does not match ground truth {gt_file} {gt.shape}")
+            values = vrt_protocol_metrics(pred, gt, border=crop) if vrt else None
             for m in metrics:
-                scores[m].append(METRICS[m](pred, gt, crop_border=crop, test_y_channel=y_channel))
+                scores[m].append(values[m] if vrt else METRICS[m](pred, gt, crop_border=crop, test_y_channel=y_channel))
             if writer:
                 writer.write(pred)
         if writer:
@@ -88,14 +99,15 @@ def evaluate(fn, cfg, output_dir=None, progress=True):
         rows.append(row)
         bar.set_postfix({m: f"{row[m]:.4f}" for m in metrics})
     average = {m: float(np.mean([r[m] for r in rows])) for m in metrics}
-    result = {"clips": rows, "average": average, "channel": "Y" if y_channel else "RGB", "crop_border": crop}
+    channel = "RGB and Y (VRT protocol)" if vrt else "Y" if y_channel else "RGB"
+    result = {"clips": rows, "average": average, "channel": channel, "crop_border": crop}
     if output_dir:
         write_results(result, metrics, output_dir)
     return result
 
 
-def format_table(result, metrics=("psnr", "ssim")):
-    metrics = [m for m in metrics if m in result["average"]]
+def format_table(result, metrics=None):
+    metrics = [m for m in metrics or result["average"] if m in result["average"]]
     lines = [f"{'clip':<14}{'frames':>7}" + "".join(f"{m.upper():>10}" for m in metrics)]
     for row in result["clips"]:
         lines.append(f"{row['clip']:<14}{row['frames']:>7}" + "".join(f"{row[m]:>10.4f}" for m in metrics))
