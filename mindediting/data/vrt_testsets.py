@@ -132,12 +132,17 @@ def _uniforms(state, n):
 
 
 def _box_muller16(u):
-    """torch ``normal_fill_16`` on consecutive blocks of 16 uniforms: 8 cos values then 8 sin values."""
+    """torch ``normal_fill_16`` on consecutive blocks of 16 uniforms: 8 cos values then 8 sin values.
+
+    torch works in float32 (``theta`` is formed in double and stored as float); log/cos/sin are taken
+    in float64 and rounded, i.e. the correctly rounded float results that libm's logf/cosf/sinf give.
+    """
     blocks = u.reshape(-1, 2, 8)
     u1 = np.float32(1.0) - blocks[:, 0]
     radius = np.sqrt(np.float32(-2.0) * np.log(u1.astype(np.float64)).astype(np.float32))
-    theta = 2.0 * np.pi * blocks[:, 1].astype(np.float64)
-    return np.stack([radius * np.cos(theta), radius * np.sin(theta)], axis=1).astype(np.float32).reshape(-1)
+    theta = (2.0 * np.pi * blocks[:, 1].astype(np.float64)).astype(np.float32).astype(np.float64)
+    cos, sin = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    return np.stack([radius * cos, radius * sin], axis=1).reshape(-1)
 
 
 def center_crop_box(height, width, crop):
