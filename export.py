@@ -36,6 +36,19 @@ def parse_shape(text):
     return shape
 
 
+def check_input_count(net, shapes, name):
+    """ValueError when ``shapes`` does not give one shape per required input of ``net.construct``."""
+    import inspect
+
+    params = list(inspect.signature(net.construct).parameters.values())
+    if any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+        return
+    required = [p.name for p in params if p.default is inspect.Parameter.empty]
+    if not len(required) <= len(shapes) <= len(params):
+        given = f"{len(shapes)} --input_shape {'was' if len(shapes) == 1 else 'were'} given"
+        raise ValueError(f"{name} takes {len(required)} inputs ({', '.join(required)}) but {given}")
+
+
 def export_network(net, shapes, file_name, file_format="MINDIR"):
     """Export ``net`` for zero inputs of ``shapes``; returns the written file path."""
     import mindspore as ms
@@ -67,6 +80,7 @@ def main(argv=None):
             net = load_network(cfg, args.ckpt)
         else:
             net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
+        check_input_count(net, shapes, cfg["model"]["name"])
         path = export_network(net, shapes, args.file_name, args.file_format)
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
