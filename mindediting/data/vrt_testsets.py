@@ -60,20 +60,22 @@ _VIMEO_LIST = "vimeo_septuplet/sep_testlist.txt"
 _VIMEO_GT = "vimeo_septuplet/sequences"
 
 TESTSETS = {
-    "vrt_reds4": {"kind": _PAIRED, "gt_dir": "GT", "lq_dir": "sharp_bicubic", "hint": "testset_REDS4"},
-    "vrt_vid4": {"kind": _PAIRED, "gt_dir": "GT", "lq_dir": "BIx4", "hint": "testset_Vid4"},
-    "vrt_udm10": {"kind": _PAIRED, "gt_dir": "GT", "lq_dir": "BDx4", "hint": "testset_UDM10"},
-    "vrt_dvd10": {"kind": _PAIRED, "gt_dir": "test_GT", "lq_dir": "test_GT_blurred", "hint": "testset_DVD10"},
+    "vrt_reds4": {"kind": _PAIRED, "gt_dir": "GT", "lq_dir": "sharp_bicubic",
+                  "hint": "VRT release v0.0 testset_REDS4.tar.gz"},
+    "vrt_vid4": {"kind": _PAIRED, "gt_dir": "GT", "lq_dir": "BIx4", "hint": "VRT release v0.0 testset_Vid4.tar.gz"},
+    "vrt_udm10": {"kind": _PAIRED, "gt_dir": "GT", "lq_dir": "BDx4", "hint": "VRT release v0.0 testset_UDM10.tar.gz"},
+    "vrt_dvd10": {"kind": _PAIRED, "gt_dir": "test_GT", "lq_dir": "test_GT_blurred",
+                  "hint": "VRT release v0.0 testset_DVD10.tar.gz"},
     "vrt_gopro11": {"kind": _PAIRED, "gt_dir": "test_GT", "lq_dir": "test_GT_blurred",
-                    "hint": "testset_GoPro11-part1/-part2"},
+                    "hint": "VRT release v0.0 testset_GoPro11-part1/-part2.tar.gz"},
     "vrt_vimeo90k_t": {"kind": "vimeo_sr", "gt_dir": _VIMEO_GT, "lq_dir": "vimeo_septuplet_matlabLRx4/sequences",
-                       "meta_file": _VIMEO_LIST, "hint": "Vimeo-90K septuplets (not auto-downloaded upstream)"},
-    "vrt_set8": {"kind": "denoise", "gt_dir": ".", "hint": "testset_Set8"},
-    "vrt_davis_test": {"kind": "denoise", "gt_dir": ".", "hint": "testset_DAVIS-test"},
+                       "meta_file": _VIMEO_LIST, "hint": "vimeo_septuplet.zip of Vimeo-90K, not in the VRT release"},
+    "vrt_set8": {"kind": "denoise", "gt_dir": ".", "hint": "VRT release v0.0 testset_Set8.tar.gz"},
+    "vrt_davis_test": {"kind": "denoise", "gt_dir": ".", "hint": "VRT release v0.0 testset_DAVIS-test.tar.gz"},
     "vrt_vfi_vimeo90k": {"kind": "vfi_vimeo", "gt_dir": _VIMEO_GT, "meta_file": _VIMEO_LIST,
-                         "hint": "Vimeo-90K septuplets (not auto-downloaded upstream)"},
-    "vrt_vfi_ucf101": {"kind": "vfi_ucf101", "gt_dir": ".", "hint": "testset_UCF101"},
-    "vrt_vfi_davis": {"kind": "vfi_davis", "gt_dir": ".", "hint": "testset_DAVIS-train"},
+                         "hint": "vimeo_septuplet.zip of Vimeo-90K, not in the VRT release"},
+    "vrt_vfi_ucf101": {"kind": "vfi_ucf101", "gt_dir": ".", "hint": "VRT release v0.0 testset_UCF101.tar.gz"},
+    "vrt_vfi_davis": {"kind": "vfi_davis", "gt_dir": ".", "hint": "VRT release v0.0 testset_DAVIS-train.tar.gz"},
 }
 
 NOISE_SEED = 0  # upstream: torch.manual_seed(0) before every clip's noise
@@ -172,7 +174,8 @@ def build_vrt_test_set(data_cfg):
     cfg = {**TESTSETS[name], **{k: v for k, v in data_cfg.items() if v is not None}}
     root = cfg.get("root")
     if not root or not os.path.isdir(root):
-        raise FileNotFoundError(f"data.root: {name} test set folder not found: {root} (upstream: {cfg['hint']})")
+        raise FileNotFoundError(f"data.root: {name} test set folder not found: {root} "
+                                f"({cfg['hint']})")
     gt_root = _folder(root, cfg["gt_dir"], "data.gt_dir")
     kind = cfg["kind"]
     if kind == _PAIRED:
