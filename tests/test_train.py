@@ -158,5 +158,38 @@ def test_trainer_class_dispatch_and_unknown_model():
     from mindediting.engine.trainer import Trainer, trainer_class
 
     assert trainer_class("basicvsr") is Trainer
-    with pytest.raises(ValueError, match=r"model.name 'vrt': train.py trains basicvsr, efficientsci"):
-        trainer_class("vrt")
+    assert trainer_class("vrt") is Trainer
+    with pytest.raises(ValueError, match=r"model.name 'spynet': train.py trains basicvsr, efficientsci"):
+        trainer_class("spynet")
+
+
+@pytest.mark.slow
+def test_vrt_trains_with_spynet_and_deformable_convs_fixed_first(tmp_path):
+    """KAIR recipe names (fix_keys, fix_lr_mul, charbonnier_eps): SpyNet and DCN parameters stay fixed for
+    fix_iter iterations and move afterwards; everything else moves from the first iteration."""
+    from mindediting.engine.trainer import Trainer
+
+    cfg = tiny_config(str(tmp_path / "data"), total_iters=3, fix_iter=2, num_frames=2, val_interval=0,
+                      save_interval=3, fix_keys=["spynet", "deform"], fix_lr_mul=0.125, charbonnier_eps=1e-9,
+                      loss="charbonnier", optimizer="adam", scheduler="cosine_restart", weight_decay=0.0)
+    cfg["train"].pop("spynet_lr_mult")
+    gt_root, lq_root = make_tiny_reds(str(tmp_path / "vrt_data"), clips=("000", "001"), frames=3, size=(160, 160))
+    cfg["train"].update(gt_root=gt_root, lq_root=lq_root, gt_patch_size=160)  # LR 40x40: SpyNet needs > 32
+    cfg["model"] = {"name": "vrt", "args": dict(upscale=4, img_size=[2, 40, 40], window_size=[2, 8, 8], depths=[1] * 8,
+                                                indep_reconsts=[7], embed_dims=[8] * 8, num_heads=[1] * 8,
+                                                deformable_groups=2, pa_frames=2)}
+    trainer = Trainer(cfg, run_dir=str(tmp_path / "run"), progress=False)
+    assert trainer.opts["spynet_lr_mult"] == 0.125 and trainer.opts["loss_eps"] == 1e-9
+    fixed = {p.name for p in trainer.flow_params}
+    assert any("spynet" in n for n in fixed) and any("pa_deform" in n for n in fixed)
+    assert not any("spynet" in p.name or "deform" in p.name for p in trainer.main_params)
+    snapshot = lambda: {p.name: p.asnumpy().copy() for p in trainer.net.trainable_params()}
+    seen = [snapshot()]
+    trainer.train(on_step=lambda step: seen.append(snapshot()))
+    moved = [{n for n in seen[0] if not np.array_equal(seen[0][n], s[n])} for s in seen[1:]]
+    assert not moved[1] & fixed  # after 2 iterations the fixed group is untouched
+    assert moved[2] & fixed  # iteration 3 trains it
+    assert moved[0] and not moved[0] & fixed
+    cfg["train"]["optimizer"] = "sgd"
+    with pytest.raises(ValueError, match="train.optimizer 'sgd': the video SR trainer implements adam only"):
+        Trainer(cfg, run_dir=str(tmp_path / "run2"), progress=False)

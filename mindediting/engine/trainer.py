@@ -9,7 +9,10 @@ Recipe (``train`` section of the config, defaults = mmagic ``basicvsr_2xb4_reds4
   both groups), evaluated at the 0-based iteration before each update (mmcv ``CosineRestartLrUpdaterHook``);
 * SPyNet (``net.spynet``) frozen for the first ``fix_iter`` iterations, then trained with
   ``lr x spynet_lr_mult`` (0.125). SPyNet has its own optimizer so that, as in torch (per-parameter
-  Adam step counts), its bias correction starts at its first real update;
+  Adam step counts), its bias correction starts at its first real update. ``fix_keys`` lists the name parts
+  of the parameters treated this way (default ``[spynet]``; VRT, as KAIR: ``[spynet, deform]``);
+* VRT trains with the same loop (KAIR recipe; ``fix_lr_mul`` and ``charbonnier_eps`` are accepted as the
+  KAIR names of ``spynet_lr_mult`` and ``loss_eps``);
 * data parallel: ``batch_size`` is per device (total = batch_size x devices, the learning rate is not
   rescaled); gradients are averaged over devices with ``nn.DistributedGradReducer``; each rank reads a
   disjoint shard; rank 0 validates and writes checkpoints, every rank writes ``log_rank<r>.jsonl``.
@@ -37,7 +40,8 @@ DEFAULTS = {
     "num_frames": 15, "interval_list": [1], "random_reverse": False, "mirror": False, "gt_patch_size": 256,
     "use_hflip": True, "use_vflip": True, "use_transpose": True, "batch_size": 4, "num_workers": 0,
     "total_iters": 300000, "lr": 2e-4, "betas": [0.9, 0.99], "periods": [300000], "restart_weights": [1.0],
-    "eta_min": 1e-7, "fix_iter": 5000, "spynet_lr_mult": 0.125, "loss_eps": 1e-12, "log_interval": 100,
+    "eta_min": 1e-7, "fix_iter": 5000, "spynet_lr_mult": 0.125, "fix_keys": ["spynet"], "loss_eps": 1e-12,
+    "log_interval": 100,
     "val_interval": 5000, "save_interval": 5000, "keep_last": 3, "output_dir": "runs/basicvsr",
     "amp_level": "O0", "recompute": False,
 }
@@ -56,14 +60,23 @@ def cosine_restart_lr(step, base_lr, periods, restart_weights, eta_min):
     return eta_min
 
 
+# VRT (KAIR options) names of the same settings
+ALIASES = {"fix_lr_mul": "spynet_lr_mult", "charbonnier_eps": "loss_eps"}
+
+
 def train_options(cfg):
     opts = dict(DEFAULTS)
-    opts.update({k: v for k, v in (cfg.get("train") or {}).items() if v is not None})
+    opts.update({ALIASES.get(k, k): v for k, v in (cfg.get("train") or {}).items() if v is not None})
     for key in ("gt_root", "lq_root"):
         if not opts[key]:
             raise ValueError(f"train.{key}: required (a frame folder or a .lmdb)")
     if opts["dataset"] not in ("reds", "vimeo90k"):
         raise ValueError(f"train.dataset '{opts['dataset']}' must be reds or vimeo90k")
+    for key, supported in (("loss", "charbonnier"), ("optimizer", "adam"), ("scheduler", "cosine_restart")):
+        if str(opts.get(key, supported)).lower() != supported:
+            raise ValueError(f"train.{key} '{opts[key]}': the video SR trainer implements {supported} only")
+    if float(opts.get("weight_decay", 0.0)) != 0.0:
+        raise ValueError(f"train.weight_decay {opts['weight_decay']}: the video SR recipes use Adam without decay (0.0)")
     if opts["amp_level"] not in ("O0", "O1", "O2", "O3"):
         raise ValueError(f"train.amp_level '{opts['amp_level']}' must be O0, O1, O2 or O3")
     for key in ("batch_size", "total_iters", "log_interval", "save_interval"):
@@ -99,6 +112,7 @@ def param_digest(net):
 # model name -> "module:class" of its task trainer (each a TrainLoop subclass with the same constructor)
 TRAINERS = {
     "basicvsr": "mindediting.engine.trainer:Trainer",
+    "vrt": "mindediting.engine.trainer:Trainer",
     "metasci": "mindediting.engine.sci_trainer:SCITrainer",
     "efficientsci": "mindediting.engine.sci_trainer:SCITrainer",
     "qsci": "mindediting.engine.sci_trainer:SCITrainer",
@@ -257,8 +271,10 @@ class Trainer(TrainLoop):
         self.net.set_train(True)
         self.loss = CharbonnierLoss(eps=opts["loss_eps"])
         params = self.net.trainable_params()
-        self.flow_params = [p for p in params if p.name.startswith("spynet.")]
-        self.main_params = [p for p in params if not p.name.startswith("spynet.")]
+        # fixed for fix_iter iterations, then lr x spynet_lr_mult: SPyNet (BasicVSR); SpyNet + deformable convs (VRT)
+        fixed = [str(k) for k in opts["fix_keys"]]
+        self.flow_params = [p for p in params if any(k in p.name for k in fixed)]
+        self.main_params = [p for p in params if not any(k in p.name for k in fixed)]
         betas = tuple(float(b) for b in opts["betas"])
         self.lr, self.flow_mult = float(opts["lr"]), float(opts["spynet_lr_mult"])
         self.optimizers = {"main": AdamW(self.main_params, lr=self.lr, betas=betas, weight_decay=0.0)}
