@@ -193,3 +193,19 @@ def test_vrt_trains_with_spynet_and_deformable_convs_fixed_first(tmp_path):
     cfg["train"]["optimizer"] = "sgd"
     with pytest.raises(ValueError, match="train.optimizer 'sgd': the video SR trainer implements adam only"):
         Trainer(cfg, run_dir=str(tmp_path / "run2"), progress=False)
+
+
+@pytest.mark.parametrize("task", ["001", "002", "003", "004", "005", "006", "007"])
+def test_vrt_task_configs_carry_the_kair_training_recipe(task):
+    import glob
+
+    from mindediting.config import load_config
+    from mindediting.engine.trainer import train_options
+
+    path = glob.glob(os.path.join(REPO, "configs", "vrt", f"{task}_*.yaml"))[0]
+    opts = train_options(load_config(path))
+    assert opts["fix_keys"] == ["spynet", "deform"] and opts["spynet_lr_mult"] == 0.125
+    assert opts["fix_iter"] == 20000 and opts["lr"] == 4e-4 and opts["loss_eps"] == 1e-9
+    assert opts["batch_size"] == 1 and opts["total_iters"] == 300000 and opts["eta_min"] == 1e-7
+    assert opts["gt_patch_size"] == (256 if task < "005" else 192)
+    assert opts["num_frames"] == (7 if task in ("003", "004") else 6)
