@@ -33,7 +33,7 @@ SCHEMA = {
         "metrics": list,  # psnr, ssim
         "convert_to": str,  # rgb | y
         "crop_border": int,
-        "protocol": str,  # all_frames | center_frame
+        "protocol": str,  # all_frames | center_frame | vrt (main_test_vrt.py scoring)
         "mirror_extend": bool,  # Vimeo90K-T: mirror the 7 frames to 14, as mmagic's test config
         "save_frames": bool,
         "output_dir": str,
