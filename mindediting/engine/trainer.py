@@ -32,6 +32,7 @@ import time
 import numpy as np
 
 from mindediting.engine.train_state import latest_checkpoint, load_train_state, save_train_state
+from mindediting.utils.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -179,10 +180,7 @@ class TrainLoop:
         if step and os.path.isfile(self.log_path):
             with open(self.log_path, encoding="utf-8") as handle:
                 kept = [line for line in handle if line.strip() and json.loads(line).get("iter", 0) <= step]
-        tmp = self.log_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.writelines(kept)
-        os.replace(tmp, self.log_path)
+        write_text_atomic(self.log_path, "".join(kept))
 
     def save(self):
         if self.rank != 0:
