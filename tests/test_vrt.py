@@ -109,3 +109,33 @@ def test_vrt_input_checks():
         net(ms.Tensor(np.zeros((1, 2, 4, 40, 40), np.float32)))
     with pytest.raises(ValueError, match="same length"):
         build_model("vrt", depths=[1] * 8, embed_dims=[8] * 7, num_heads=[1] * 8)
+
+
+@pytest.mark.slow
+def test_memory_chunking_does_not_change_outputs(monkeypatch):
+    """Attention over groups of windows, per-token feed-forward groups and the per-frame x2 head give the
+    whole-tensor result (depth 2 per stage: mutual and shifted blocks; 64x64 so the 1/8 stage keeps 8x8 windows)."""
+    from mindediting.models import vrt as vrt_module
+    from mindediting.models.common import window_attention
+
+    net = build_model("vrt", upscale=2, **dict(TINY, depths=[2] * 8, img_size=[2, 64, 64]))
+    rng = np.random.default_rng(5)
+    for name, param in net.parameters_and_names():
+        if "conv_offset.6" in name:  # non-zero offsets so the deformable sampling is exercised too
+            param.set_data(ms.Tensor(rng.normal(0, 0.01, param.shape).astype(np.float32)))
+    x = ms.Tensor(rng.random((1, 2, 3, 64, 64), dtype=np.float32))
+    whole = net(x).asnumpy()
+    monkeypatch.setattr(window_attention, "ATTN_CHUNK_ELEMS", 3 * 128 * 128)  # 3 windows of 2x8x8 per group
+    monkeypatch.setattr(window_attention, "TOKEN_CHUNK", 1000)
+    monkeypatch.setattr(vrt_module, "HEAD_CHUNK_ELEMS", 64 * 4 * 64 * 64)  # one frame at a time
+    calls = []
+    attend = window_attention.TMSA._attend
+
+    def counting(self, windows, mask):
+        calls.append((windows.shape[0], None if mask is None else mask.shape[0]))
+        return attend(self, windows, mask)
+
+    monkeypatch.setattr(window_attention.TMSA, "_attend", counting)
+    chunked = net(x).asnumpy()
+    assert any(mask is not None for _, mask in calls)  # the shifted (masked) path was chunked too
+    np.testing.assert_allclose(chunked, whole, rtol=0, atol=2e-5)

@@ -18,14 +18,27 @@ import numpy as np
 from mindspore import nn, ops
 from mindspore.common.initializer import Uniform, Zero, initializer
 
-from mindediting.models.common.deform_conv import Conv2dIm2col, Conv3dFrames, deform_conv2d
+from mindediting.models.common.deform_conv import deform_conv2d
 from mindediting.models.common.flow_warp import flow_warp
 from mindediting.models.common.vrt_spynet import SpyNet
-from mindediting.models.common.window_attention import TMSAG, MlpGEGLU
+from mindediting.models.common.window_attention import TMSAG, MlpGEGLU, apply_by_tokens
+
+
+# Inference memory bound (outputs do not depend on it): the x4 reconstruction head runs on groups of frames
+# whose largest intermediate (64 channels at the output size) holds at most this many float32 values (128 MB).
+HEAD_CHUNK_ELEMS = 1 << 25
 
 
 def _conv3d(cin, cout):
-    return Conv3dFrames(cin, cout, (1, 3, 3), (0, 1, 1))
+    """torch ``nn.Conv3d(cin, cout, (1, 3, 3), padding=(0, 1, 1))``: same weight (Cout, Cin, 1, 3, 3) and bias."""
+    return nn.Conv3d(cin, cout, (1, 3, 3), pad_mode="pad", padding=(0, 0, 1, 1, 1, 1), has_bias=True)
+
+
+def _conv2d(cin, cout, kernel_size, padding):
+    """torch ``nn.Conv2d(cin, cout, k, 1, padding)`` (zero padding, with bias)."""
+    if padding:
+        return nn.Conv2d(cin, cout, kernel_size, pad_mode="pad", padding=padding, has_bias=True)
+    return nn.Conv2d(cin, cout, kernel_size, pad_mode="valid", has_bias=True)
 
 
 def _warp(x, flow, mode="bilinear"):
@@ -52,7 +65,7 @@ class DCNv2PackFlowGuided(nn.Cell):
         self.bias = ms.Parameter(initializer(Zero(), (out_channels,), ms.float32), name="bias")
 
         def conv(cin, cout):
-            return Conv2dIm2col(cin, cout, 3, padding=1)
+            return _conv2d(cin, cout, 3, 1)
 
         self.conv_offset = nn.SequentialCell([
             conv((1 + pa_frames // 2) * in_channels + pa_frames, out_channels), nn.LeakyReLU(0.1),
@@ -201,7 +214,8 @@ class Stage(nn.Cell):
             align = {2: self.get_aligned_feature_2frames, 4: self.get_aligned_feature_4frames,
                      6: self.get_aligned_feature_6frames}[self.pa_frames]
             x_backward, x_forward = align(x, flows_backward, flows_forward)
-            x = self.pa_fuse(ops.cat([x, x_backward, x_forward], 2).transpose(0, 1, 3, 4, 2)).transpose(0, 4, 1, 2, 3)
+            x = ops.cat([x, x_backward, x_forward], 2).transpose(0, 1, 3, 4, 2)
+            x = apply_by_tokens(self.pa_fuse, x).transpose(0, 4, 1, 2, 3)
         return x
 
     def get_aligned_feature_2frames(self, x, flows_backward, flows_forward):
@@ -333,8 +347,8 @@ class VRT(nn.Cell):
                 self.conv_last = _conv3d(num_feat, out_chans)
         else:
             num_feat = 64
-            self.linear_fuse = Conv2dIm2col(embed_dims[0] * img_size[0], num_feat, 1)
-            self.conv_last = Conv2dIm2col(num_feat, out_chans, 7)
+            self.linear_fuse = _conv2d(embed_dims[0] * img_size[0], num_feat, 1, 0)
+            self.conv_last = _conv2d(num_feat, out_chans, 7, 0)
 
     def check_input(self, x):
         if x.ndim != 5:
@@ -367,7 +381,15 @@ class VRT(nn.Cell):
         x = x + self.conv_after_body(features.swapaxes(1, 4)).swapaxes(1, 4)
         if self.upscale == 1:
             return self.conv_last(x).swapaxes(1, 2) + x_lq
-        x = self.conv_last(self.upsample(self.conv_before_upsample(x))).swapaxes(1, 2)
+        # the head is per frame (1x3x3 kernels): run it on groups of frames to bound the x4 intermediates
+        d, h, w = x.shape[2], x.shape[3], x.shape[4]
+        step = max(1, HEAD_CHUNK_ELEMS // (64 * self.upscale * self.upscale * h * w))
+        if step >= d:
+            x = self.conv_last(self.upsample(self.conv_before_upsample(x)))
+        else:
+            x = ops.cat([self.conv_last(self.upsample(self.conv_before_upsample(x[:, :, s:s + step])))
+                         for s in range(0, d, step)], 2)
+        x = x.swapaxes(1, 2)
         n, d, c, h, w = x.shape
         lq = x_lq.reshape(n * d, x_lq.shape[2], x_lq.shape[3], x_lq.shape[4])
         up = ops.interpolate(lq, size=(h, w), mode="bilinear", align_corners=False).reshape(n, d, c, h, w)

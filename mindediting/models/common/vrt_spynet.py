@@ -13,7 +13,6 @@ import os
 import numpy as np
 from mindspore import Tensor, nn, ops
 
-from mindediting.models.common.deform_conv import Conv2dIm2col
 from mindediting.models.common.flow_warp import flow_warp
 
 MEAN = (0.485, 0.456, 0.406)
@@ -21,7 +20,7 @@ STD = (0.229, 0.224, 0.225)
 
 
 def _conv(cin, cout):
-    return Conv2dIm2col(cin, cout, 7, padding=3)
+    return nn.Conv2d(cin, cout, 7, pad_mode="pad", padding=3, has_bias=True)
 
 
 class BasicModule(nn.Cell):
