@@ -6,7 +6,7 @@ With a video input the simulated stream has ground truth, and PSNR/SSIM are prin
 Examples:
     python src/scripts/spike_infer.py --input rec.dat --method interval window --output-dir out/rec
     python src/scripts/spike_infer.py --input clip.mp4 --size 256 256 --method spikling \
-        --ckpt configs/spikling/spikling_skvideo_small.ckpt --output-dir out/clip
+        --ckpt pretrained/spikling_small_skvideo.ckpt --output-dir out/clip
     python src/scripts/spike_infer.py --config configs/spikling/spikling_infer_dat.yaml --input rec.dat
 """
 import argparse
