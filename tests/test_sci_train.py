@@ -298,3 +298,24 @@ def test_shipped_davis_training_configs_build_their_trainers(davis, tmp_path):
         meas, mask, mask_s, gt = trainer.dataset.get(0, 0)
         size = cfg["train"].get("patch_size") or cfg["train"]["crop_size"]
         assert meas.shape == mask_s.shape == (size, size) and mask.shape == gt.shape == (8, size, size), path
+
+
+def test_shipped_small_metasci_scores_as_in_the_model_card(tmp_path):
+    """pretrained/metasci_small_skvideo.ckpt (float16) through eval.py on the real drop scene: the card's number."""
+    import eval as eval_script
+
+    sim = os.path.join(REPO, "..", "shared", "data", "sci", "simulation")
+    if not os.path.isdir(sim):
+        pytest.skip("../shared/data/sci/simulation not present")
+    ckpt = os.path.join(REPO, "pretrained", "metasci_small_skvideo.ckpt")
+    assert os.path.getsize(ckpt) < 12 * 2**20
+    out = str(tmp_path / "eval")
+    cfg = os.path.join(REPO, "configs", "metasci", "metasci_skvideo_train.yaml")
+    code = eval_script.main(["--config_path", cfg, "--ckpt", ckpt, "--output_dir", out,
+                             f"data.root={sim}", f"data.mask_path={os.path.join(sim, '..', 'mask', 'mask.mat')}",
+                             "data.scenes=[drop]"])
+    assert code == 0
+    with open(os.path.join(out, "results.json"), encoding="utf-8") as handle:
+        row = json.load(handle)["scenes"][0]
+    assert row["name"] == "drop" and row["psnr"] == pytest.approx(26.3667, abs=1e-3)
+    assert row["ssim"] == pytest.approx(0.8251, abs=1e-3)
