@@ -129,11 +129,11 @@ def test_metasci_trains_lowers_the_loss_validates_and_eval_reads_the_checkpoint(
     import mindspore as ms
 
     from mindediting.engine.checkpoint import load_checkpoint_strict
-    from mindediting.engine.sci_trainer import main as ship
     from mindediting.models import build_model
+    from src.scripts.export_weights_fp16 import main as ship
 
     small = str(tmp_path / "small.ckpt")
-    assert ship(["--src", ckpt, "--dst", small]) == 0
+    assert ship(["--config", cfg, "--src", ckpt, "--dst", small]) == 0
     stored = ms.load_checkpoint(small)
     assert not any(k.startswith("optimizer.") for k in stored) and all(v.dtype == ms.float16 for v in stored.values())
     assert os.path.getsize(small) < 0.3 * os.path.getsize(ckpt)  # no Adam moments, half the bytes per weight
