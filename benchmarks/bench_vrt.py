@@ -193,7 +193,8 @@ def side_worker(args):
                                                    for k, v in state.items()}, strict=False)
         buffers = ("relative_position_index", "position_bias", "mean", "std")
         if unexpected or any(not k.endswith(buffers) for k in missing):
-            raise SystemExit(f"bench_vrt: torch state dict mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
+            raise SystemExit(f"bench_vrt: torch state dict mismatch: missing {missing[:5]}, "
+                             f"unexpected {unexpected[:5]}")
         x = torch.from_numpy(clip)
         info = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
 
