@@ -52,3 +52,13 @@ def test_overrides_are_typed_by_yaml(tmp_path):
                       ["eval.crop_border=4", "eval.metrics=[psnr]", "model.args.num_blocks=2", "eval.save_frames=true"])
     assert cfg["eval"] == {"crop_border": 4, "metrics": ["psnr"], "save_frames": True}
     assert cfg["model"]["args"] == {"num_blocks": 2}
+
+
+def test_setup_runtime_fills_an_empty_system_section():
+    import argparse
+
+    from mindediting.engine.runtime import setup_runtime
+
+    for cfg in ({"model": {"name": "basicvsr"}}, {"model": {"name": "basicvsr"}, "system": None}):
+        setup_runtime(cfg, argparse.Namespace(device_target=None, mode=None))
+        assert cfg["system"]["device_target"] == "CPU" and cfg["system"]["mode"] == "pynative"

@@ -15,7 +15,9 @@ def setup_runtime(cfg, args):
     """Apply --device_target/--mode (or the config's ``system`` section) to MindSpore's context."""
     import mindspore as ms
 
-    system = cfg.setdefault("system", {}) or {}
+    if not cfg.get("system"):
+        cfg["system"] = {}  # absent or empty (None) in the YAML
+    system = cfg["system"]
     device = args.device_target or system.get("device_target") or "CPU"
     mode = args.mode or system.get("mode") or "pynative"
     system.update(device_target=device, mode=mode)
