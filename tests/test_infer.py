@@ -11,6 +11,7 @@ import yaml
 from mindediting.data.video_io import FrameSource, PngWriter, read_frames
 from mindediting.engine import inference
 from mindediting.engine.inference import psnr_uint8, run_inference, to_uint8
+from mindediting.utils.matlab_resize import imresize
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 DEMO = os.path.join(REPO, "configs", "basicvsr", "basicvsr_demo.yaml")
@@ -85,7 +86,7 @@ def test_downscaled_demo_reports_psnr_against_originals(tmp_path, bikes, frames)
                            max_frames=4, downscale_input=4, progress=False)
     assert result["input_size"] == (160, 68) and result["output_size"] == (640, 272) and result["frames"] == 4
     out = read_frames(result["png_dir"])
-    lr = [cv2.resize(f, (160, 68), interpolation=cv2.INTER_CUBIC) for f in frames[:4]]
+    lr = [np.clip(np.round(imresize(f, 0.25)), 0, 255).astype(np.uint8) for f in frames[:4]]  # MATLAB bicubic
     np.testing.assert_array_equal(out, np.stack([bicubic_reference(f) for f in lr]))
     scores = [10 * np.log10(255.0**2 / np.mean((o.astype(float) - f) ** 2)) for o, f in zip(out, frames[:4])]
     assert result["psnr"] == pytest.approx(np.mean(scores), abs=1e-6)
