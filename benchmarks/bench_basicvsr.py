@@ -36,7 +36,6 @@ MindSpore ``set_context(runtime_num_threads=n)`` (deprecated, but ``--ms_thread_
         --threads 2 default --repeats 3 --out /tmp/bench_basicvsr.md
 """
 import argparse
-import ast
 import json
 import os
 import statistics
@@ -44,10 +43,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
+from benchmarks.upstream_glue import (  # noqa: E402  (after the sys.path line)
+    Registry, compile_functions, load_file_module, load_torch_state, set_torch_isa, stub_module, torch_env)
 
 CASES = ("torch", "ms_pynative", "ms_hybrid", "ms_graph")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -196,26 +196,6 @@ def random_weights(mid_channels, num_blocks, seed=0):
 
 
 # ----------------------------------------------------------------------------- torch stand-ins
-def _load_file_module(name, path):
-    import importlib.util
-
-    if not os.path.isfile(path):
-        raise SystemExit(f"bench_basicvsr: --mmagic_root: {path} not found (extract mmagic there first)")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _package(name, **attrs):
-    module = types.ModuleType(name)
-    module.__path__ = []
-    module.__dict__.update(attrs)
-    sys.modules[name] = module
-    return module
-
-
 def upstream_basicvsr_class(mmagic_root):
     """Import upstream ``BasicVSRNet`` from an mmagic checkout with stand-ins for mmengine/mmcv glue only."""
     import logging
@@ -240,10 +220,6 @@ def upstream_basicvsr_class(mmagic_root):
             x = self.conv(x)
             return self.activate(x) if self.activate is not None else x
 
-    class Registry:
-        def register_module(self, *args, **kwargs):
-            return lambda cls: cls
-
     class MMLogger:
         @staticmethod
         def get_current_instance():
@@ -258,38 +234,32 @@ def upstream_basicvsr_class(mmagic_root):
     def default_init_weights(module, scale=1):  # init only; every weight is overwritten by the state dict
         return None
 
-    _package("mmengine", MMLogger=MMLogger, print_log=print_log)
-    _package("mmengine.model", BaseModule=BaseModule)
-    _package("mmengine.runner", load_checkpoint=load_checkpoint)
-    _package("mmcv")
-    _package("mmcv.cnn", ConvModule=ConvModule)
-    _package("mmagic")
-    _package("mmagic.registry", MODELS=Registry())
-    _package("mmagic.models")
-    _package("mmagic.models.editors")
-    _package("mmagic.models.editors.basicvsr")
-    utils = _package("mmagic.models.utils", default_init_weights=default_init_weights)
-    archs = _package("mmagic.models.archs")
+    what = "bench_basicvsr: --mmagic_root"
+    stub_module("mmengine", MMLogger=MMLogger, print_log=print_log)
+    stub_module("mmengine.model", BaseModule=BaseModule)
+    stub_module("mmengine.runner", load_checkpoint=load_checkpoint)
+    stub_module("mmcv")
+    stub_module("mmcv.cnn", ConvModule=ConvModule)
+    stub_module("mmagic")
+    stub_module("mmagic.registry", MODELS=Registry())
+    stub_module("mmagic.models")
+    stub_module("mmagic.models.editors")
+    stub_module("mmagic.models.editors.basicvsr")
+    utils = stub_module("mmagic.models.utils", default_init_weights=default_init_weights)
+    archs = stub_module("mmagic.models.archs")
 
     src = os.path.join(mmagic_root, "mmagic", "models")
-    utils.flow_warp = _load_file_module("mmagic.models.utils.flow_warp",
-                                        os.path.join(src, "utils", "flow_warp.py")).flow_warp
+    utils.flow_warp = load_file_module("mmagic.models.utils.flow_warp",
+                                       os.path.join(src, "utils", "flow_warp.py"), what).flow_warp
     # make_layer lives in a module with many unrelated imports: compile only that function from the file
-    path = os.path.join(src, "utils", "model_utils.py")
-    with open(path, encoding="utf-8") as handle:
-        tree = ast.parse(handle.read(), path)
-    func = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "make_layer"]
-    if not func:
-        raise SystemExit(f"bench_basicvsr: make_layer not found in {path}")
-    scope = {"nn": nn, "torch": torch}
-    exec(compile(ast.Module(body=func, type_ignores=[]), path, "exec"), scope)  # noqa: S102 (trusted checkout)
-    utils.make_layer = scope["make_layer"]
-    archs.ResidualBlockNoBN = _load_file_module("mmagic.models.archs.sr_backbone",
-                                                os.path.join(src, "archs", "sr_backbone.py")).ResidualBlockNoBN
-    archs.PixelShufflePack = _load_file_module("mmagic.models.archs.upsample",
-                                               os.path.join(src, "archs", "upsample.py")).PixelShufflePack
-    net_module = _load_file_module("mmagic.models.editors.basicvsr.basicvsr_net",
-                                   os.path.join(src, "editors", "basicvsr", "basicvsr_net.py"))
+    utils.make_layer = compile_functions(os.path.join(src, "utils", "model_utils.py"), ("make_layer",),
+                                         {"nn": nn, "torch": torch}, what)["make_layer"]
+    archs.ResidualBlockNoBN = load_file_module("mmagic.models.archs.sr_backbone",
+                                               os.path.join(src, "archs", "sr_backbone.py"), what).ResidualBlockNoBN
+    archs.PixelShufflePack = load_file_module("mmagic.models.archs.upsample",
+                                              os.path.join(src, "archs", "upsample.py"), what).PixelShufflePack
+    net_module = load_file_module("mmagic.models.editors.basicvsr.basicvsr_net",
+                                  os.path.join(src, "editors", "basicvsr", "basicvsr_net.py"), what)
     return net_module.BasicVSRNet
 
 
@@ -298,30 +268,20 @@ def worker_torch(args, threads, isa):
     import numpy as np
     import torch
 
-    from mindediting.convert.converter import unwrap_state_dict
-    from mindediting.convert.pth_reader import load_pth
-
     # importing mindediting capped oneDNN at AVX2 (for MindSpore, see mindediting/__init__.py); oneDNN reads the
     # variable at torch's first conv, which comes later, so torch gets the ISA asked for here
-    if isa == "native":
-        os.environ.pop("ONEDNN_MAX_CPU_ISA", None)
-    else:
-        os.environ["ONEDNN_MAX_CPU_ISA"] = isa
+    isa = set_torch_isa(isa)
     if threads != "default":
         torch.set_num_threads(int(threads))
     cls = upstream_basicvsr_class(args.mmagic_root)
-    net = cls(mid_channels=args.mid_channels, num_blocks=args.num_blocks).eval()
-    # tests/torch_format writes no 'version' record, which torch.load requires: read it torch-free, unwrap
-    # {'state_dict': {'generator.<key>': ...}} and hand the same float32 arrays to torch's strict loader
-    state = unwrap_state_dict(load_pth(args.pth), source=args.pth)
-    net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, strict=True)
+    # {'state_dict': {'generator.<key>': ...}} read torch-free and unwrapped as the converter does
+    net = load_torch_state(cls(mid_channels=args.mid_channels, num_blocks=args.num_blocks).eval(), args.pth)
     x = torch.from_numpy(np.load(args.clip))
 
     def run():
         with torch.no_grad():
             return net(x).numpy()
 
-    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "unset")
     return run, (f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
                  f"cpu capability {torch.backends.cpu.get_cpu_capability()}, ONEDNN_MAX_CPU_ISA {isa}")
 
@@ -533,9 +493,7 @@ def main(argv=None):
         jobs += [(f"torch:{isa}", t) for isa in args.torch_isa if "torch" in cases]
         jobs += [(c, t) for c in CASES[1:] if c in cases]
     for case, threads in tqdm(jobs, desc="cases"):
-        env = dict(os.environ)
-        if case.startswith("torch") and args.torch_path:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.torch_path, env.get("PYTHONPATH")]))
+        env = torch_env(args.torch_path if case.startswith("torch") else None)
         cmd = [sys.executable, os.path.abspath(__file__), "--worker", f"{case}@{threads}",
                "--mid_channels", str(args.mid_channels), "--num_blocks", str(args.num_blocks),
                "--repeats", str(args.repeats), "--ms_thread_api", args.ms_thread_api, "--atol", str(args.atol),

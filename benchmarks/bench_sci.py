@@ -35,7 +35,6 @@ reported as "first call"). Memory = peak RSS of the timed runs above the RSS rig
         --cacti_root /tmp/cacti_src --out /tmp/bench_sci.md
 """
 import argparse
-import ast
 import json
 import os
 import resource
@@ -49,6 +48,8 @@ import types
 USER_ISA = os.environ.get("ONEDNN_MAX_CPU_ISA")  # read before mindediting (which sets it for MindSpore) is imported
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
+from benchmarks.upstream_glue import (  # noqa: E402  (after the sys.path line)
+    Registry, compile_functions, load_file_module, load_torch_state, set_torch_isa, stub_module, torch_env)
 
 CASES = ("gap_tv_torch", "gap_tv", "gap_tv:serial", "gap_tv:skimage", "gap_tv:float32",
          "metasci_torch", "metasci:pynative", "metasci:graph")
@@ -101,68 +102,35 @@ def write_metasci_weights(path, seed=1):
 
 
 # ------------------------------------------------------------------------------ upstream import
-def _load_file_module(name, path):
-    import importlib.util
-
-    if not os.path.isfile(path):
-        raise SystemExit(f"bench_sci: --cacti_root: {path} not found (extract cacti there first)")
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _package(name, **attrs):
-    module = types.ModuleType(name)
-    module.__path__ = []
-    module.__dict__.update(attrs)
-    sys.modules[name] = module
-    return module
-
-
 def upstream_cacti(cacti_root):
     """Upstream ``MetaSCI``, ``TV`` and ``GAP_denoise`` imported from a cacti checkout (stand-ins for glue only)."""
     import torch
 
-    class Registry:  # cacti.utils.registry.Registry, used here as a bare decorator
-        def register_module(self, cls):
-            return cls
-
     def demosaic_stub(*args, **kwargs):
         raise NotImplementedError("bench_sci stand-in: the Bayer (colour) path of GAP_denoise is not benchmarked")
 
+    what = "bench_sci: --cacti_root"
     src = os.path.join(cacti_root, "cacti")
-    path = os.path.join(src, "utils", "utils.py")
-    if not os.path.isfile(path):
-        raise SystemExit(f"bench_sci: --cacti_root: {path} not found (extract cacti there first)")
-    with open(path, encoding="utf-8") as handle:
-        tree = ast.parse(handle.read(), path)
-    funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in ("A", "At")]
-    if len(funcs) != 2:
-        raise SystemExit(f"bench_sci: A/At not found in {path}")
-    scope = {"torch": torch}
-    exec(compile(ast.Module(body=funcs, type_ignores=[]), path, "exec"), scope)  # noqa: S102 (trusted checkout)
-
-    _package("cacti")
-    _package("cacti.utils")
-    _package("cacti.utils.utils", A=scope["A"], At=scope["At"])
-    _package("cacti.utils.demosaic", demosaicing_CFA_Bayer_Menon2007=demosaic_stub)
-    _package("cacti.models")
-    _package("cacti.models.builder", MODELS=Registry())
-    _load_file_module("cacti.models.utils", os.path.join(src, "models", "utils.py"))
-    metasci = _load_file_module("cacti.models.metasci", os.path.join(src, "models", "metasci.py"))
-    tv = _load_file_module("cacti.models.tv", os.path.join(src, "models", "tv.py"))
-    gap = _load_file_module("cacti.models.gap_denoise", os.path.join(src, "models", "gap_denoise.py"))
-    return types.SimpleNamespace(MetaSCI=metasci.MetaSCI, TV=tv.TV, GAP_denoise=gap.GAP_denoise,
-                                 A=scope["A"], At=scope["At"])
+    # cacti.utils.utils imports many unrelated packages: compile only A/At from it
+    a_at = compile_functions(os.path.join(src, "utils", "utils.py"), ("A", "At"), {"torch": torch}, what)
+    stub_module("cacti")
+    stub_module("cacti.utils")
+    stub_module("cacti.utils.utils", **a_at)
+    stub_module("cacti.utils.demosaic", demosaicing_CFA_Bayer_Menon2007=demosaic_stub)
+    stub_module("cacti.models")
+    stub_module("cacti.models.builder", MODELS=Registry())
+    load_file_module("cacti.models.utils", os.path.join(src, "models", "utils.py"), what)
+    metasci = load_file_module("cacti.models.metasci", os.path.join(src, "models", "metasci.py"), what)
+    tv = load_file_module("cacti.models.tv", os.path.join(src, "models", "tv.py"), what)
+    gap = load_file_module("cacti.models.gap_denoise", os.path.join(src, "models", "gap_denoise.py"), what)
+    return types.SimpleNamespace(MetaSCI=metasci.MetaSCI, TV=tv.TV, GAP_denoise=gap.GAP_denoise, **a_at)
 
 
 # ------------------------------------------------------------------------------------- workers
 def _torch_env():
     """mindediting caps oneDNN at AVX2 for MindSpore; give torch its own choice unless the user set one."""
     if os.environ.get("BENCH_SCI_USER_ISA") is None:
-        os.environ.pop("ONEDNN_MAX_CPU_ISA", None)
+        set_torch_isa("native")
 
 
 def worker_gap_tv(args, size, variant):
@@ -227,21 +195,13 @@ def worker_metasci(args, size, mode, threads):
 
 
 def worker_metasci_torch(args, size, threads):
-    import numpy as np
     import torch
-
-    from mindediting.convert.converter import unwrap_state_dict
-    from mindediting.convert.pth_reader import load_pth
 
     _torch_env()
     if threads != "default":
         torch.set_num_threads(int(threads))
     up = upstream_cacti(args.cacti_root)
-    net = up.MetaSCI().eval()
-    # tests/torch_format writes no pickle record torch.load needs for its own checks: read it torch-free and hand
-    # the same float32 arrays to torch's strict loader
-    state = unwrap_state_dict(load_pth(args.pth), source=args.pth)
-    net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, strict=True)
+    net = load_torch_state(up.MetaSCI().eval(), args.pth)
     inputs = [torch.from_numpy(a) for a in make_inputs(size)]
 
     def run():
@@ -351,12 +311,10 @@ def main(argv=None):
         pth = os.path.join(ref_dir, "weights.pth")
         write_metasci_weights(pth)
         for case, size in tqdm(jobs, desc="cases"):
-            env = dict(os.environ)
+            upstream_case = case.partition("#")[0].endswith("_torch")
+            env = torch_env(args.torch_path if upstream_case else None)
             if USER_ISA is not None:
                 env["BENCH_SCI_USER_ISA"] = USER_ISA
-            upstream_case = case.partition("#")[0].endswith("_torch")
-            if upstream_case:
-                env["PYTHONPATH"] = os.pathsep.join(filter(None, [args.torch_path, env.get("PYTHONPATH")]))
             cmd = [sys.executable, os.path.abspath(__file__), "--worker", f"{case}@{size}", "--iters", str(args.iters),
                    "--repeats", str(args.repeats), "--ref_dir", ref_dir, "--pth", pth]
             if upstream_case:
