@@ -93,10 +93,10 @@ def vrt_baseline(cfg, scale):
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
-    from mindediting.config import ConfigError, load_config
-    from mindediting.convert.pth_reader import CheckpointError
+    from mindediting.config import load_config
+    from mindediting.utils.cli import run_cli
 
-    try:
+    def run():
         cfg = load_config(args.config_path, args.overrides)
         setup_runtime(cfg, args)
         output_dir = args.output_dir or (cfg.get("eval") or {}).get("output_dir")
@@ -110,10 +110,8 @@ def main(argv=None):
             print(result["table"])
         else:
             run_video_sr(cfg, args.ckpt, output_dir)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_cli(run)
 
 
 if __name__ == "__main__":

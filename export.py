@@ -67,12 +67,12 @@ def export_network(net, shapes, file_name, file_format="MINDIR"):
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
-    from mindediting.config import ConfigError, load_config
-    from mindediting.convert.pth_reader import CheckpointError
+    from mindediting.config import load_config
     from mindediting.engine.runtime import load_network
     from mindediting.models import build_model
+    from mindediting.utils.cli import run_cli
 
-    try:
+    def run():
         shapes = [parse_shape(s) for s in args.input_shape]
         cfg = load_config(args.config_path, args.overrides)
         setup_runtime(cfg, args)
@@ -82,11 +82,9 @@ def main(argv=None):
             net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
         check_input_count(net, shapes, cfg["model"]["name"])
         path = export_network(net, shapes, args.file_name, args.file_format)
-    except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
-    return 0
+        print(f"wrote {path}")
+
+    return run_cli(run)
 
 
 if __name__ == "__main__":

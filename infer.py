@@ -16,10 +16,10 @@ import argparse
 import logging
 import sys
 
-from mindediting.config import ConfigError, load_config
-from mindediting.convert.pth_reader import CheckpointError
+from mindediting.config import load_config
 from mindediting.data.video_io import sample_video
 from mindediting.engine.runtime import load_network, run_spike_cli, setup_runtime
+from mindediting.utils.cli import run_cli
 
 MODES = {"pynative": "PYNATIVE_MODE", "graph": "GRAPH_MODE", "hybrid": "PYNATIVE_MODE"}
 SCALE = 4
@@ -52,7 +52,8 @@ def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout)
     log = logging.getLogger("infer")
-    try:
+
+    def run():
         cfg = load_config(args.config_path, args.overrides)
         setup_runtime(cfg, args)
         if cfg["model"]["name"] == "spikling":
@@ -72,12 +73,10 @@ def main(argv=None):
         result = run_inference(cfg, input_path, net=net, output_dir=output_dir, max_frames=args.max_frames,
                                downscale_input=args.downscale_input, scale=SCALE, progress=not args.no_progress)
         save_config(cfg, output_dir)
-    except (ConfigError, CheckpointError, ValueError, FileNotFoundError) as err:
-        log.error("%s", err)
-        return 2
-    log.info("done: %d frames %dx%d -> %dx%d with %s", result["frames"], *result["input_size"],
-             *result["output_size"], result["method"])
-    return 0
+        log.info("done: %d frames %dx%d -> %dx%d with %s", result["frames"], *result["input_size"],
+                 *result["output_size"], result["method"])
+
+    return run_cli(run, report=lambda err: log.error("%s", err))
 
 
 if __name__ == "__main__":

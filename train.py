@@ -53,12 +53,12 @@ def setup_distributed():
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
-    from mindediting.config import ConfigError, load_config
-    from mindediting.convert.pth_reader import CheckpointError
+    from mindediting.config import load_config
     from mindediting.engine.runtime import setup_runtime
     from mindediting.engine.train_state import ResumeError
+    from mindediting.utils.cli import run_cli
 
-    try:
+    def run():
         if args.resume and args.resume != "auto" and not os.path.isfile(args.resume):
             raise ResumeError(f"{args.resume}: checkpoint to resume from not found (or use --resume auto)")
         cfg = load_config(args.config_path, args.overrides)
@@ -72,10 +72,8 @@ def main(argv=None):
         trainer = trainer_class(cfg["model"]["name"])(cfg, run_dir=args.output_dir, rank=rank, world_size=size,
                                                       progress=not args.no_progress)
         trainer.train(resume=args.resume, stop_at=args.stop_at)
-    except (ConfigError, CheckpointError, ResumeError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+
+    return run_cli(run)
 
 
 if __name__ == "__main__":

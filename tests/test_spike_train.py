@@ -2,6 +2,8 @@
 import json
 import logging
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,6 +11,7 @@ import yaml
 
 from mindediting.data.spike_io import SpikeFileError, save_spike_npz
 from mindediting.data.spike_train import SpikeTrainSet, simulate_video
+from tests.golden import REPO
 
 SIZE = (16, 16)
 
@@ -162,11 +165,14 @@ def test_vgg_term_and_option_errors(tmp_path, bikes):
     cfg = yaml.safe_load(open(_config(tmp_path, bikes, vgg_weights=str(weights), loss={"l2": 100.0, "vgg": 1.0})))
     trainer = SpikeTrainer(cfg, run_dir=str(tmp_path / "vgg_run"), progress=False)
     assert trainer.vgg is not None and trainer.lambda_vgg == 1.0
+    assert trainer.loss_fn.vgg is trainer.vgg and trainer.loss_fn.net is trainer.net
+    # the loss Cell wraps the generator without renaming its parameters (checkpoints keep upstream names)
+    assert [p.name for p in trainer.net.get_parameters()][:2] == ["down1.0.weight", "down1.2.weight"]
     seq, tag = trainer.dataset.get(0)
     seq, tag = ms.Tensor(seq[None]), ms.Tensor(tag[None])
     fake = trainer.net(seq)
     expected = 100 * float(((fake - tag) ** 2).mean().asnumpy()) + float(VGGPerceptualLoss(features)(tag, fake).asnumpy())
-    assert float(trainer._loss(seq, tag).asnumpy()) == pytest.approx(expected, rel=1e-5)
+    assert float(trainer.loss_fn(seq, tag).asnumpy()) == pytest.approx(expected, rel=1e-5)
 
     base = {"model": {"name": "spikling"}, "train": {"root": "x"}}
     with pytest.raises(ValueError, match=r"train.root \(or data.root\): required"):
@@ -179,6 +185,33 @@ def test_vgg_term_and_option_errors(tmp_path, bikes):
         spike_train_options({**base, "train": {"root": "x", "augment": "mixup"}})
     opts = spike_train_options({**base, "train": {"root": "x", "lr": 1e-3}})
     assert opts["optimizer"]["lr"] == 1e-3 and opts["optimizer"]["betas"] == [0.5, 0.999]
+
+
+@pytest.mark.slow
+def test_graph_mode_training_matches_pynative(tmp_path, bikes):
+    """``system.mode: graph`` jit-compiles the step (SpiklingLoss with its VGG term); same losses as PyNative.
+    The graph run is a subprocess so the global graph-mode context does not leak into other tests."""
+    from mindediting.convert.converter import save_ckpt
+    from mindediting.engine.spike_pipeline import load_spikling
+    from mindediting.models.common.vgg import VGG19Features
+
+    weights = save_ckpt({p.name: p.asnumpy() for p in VGG19Features().get_parameters()}, tmp_path / "vgg.ckpt")
+    cfg = _config(tmp_path, bikes, vgg_weights=str(weights), loss={"l2": 100.0, "vgg": 1.0}, total_iters=3,
+                  save_interval=3)
+    eager, graph = str(tmp_path / "eager"), str(tmp_path / "graph")
+    import train
+
+    assert train.main(["--config_path", cfg, "--output_dir", eager, "--no_progress"]) == 0
+    run = subprocess.run([sys.executable, "train.py", "--config_path", cfg, "--output_dir", graph, "--no_progress",
+                          "--mode", "graph"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "graph mode" in run.stderr and "VGG19 features[:16]" in run.stderr
+    rows_eager = [r for r in _log(eager) if "loss" in r]
+    rows_graph = [r for r in _log(graph) if "loss" in r]
+    assert [r["iter"] for r in rows_graph] == [1, 2, 3]
+    np.testing.assert_allclose([r["loss"] for r in rows_graph], [r["loss"] for r in rows_eager], rtol=1e-4)
+    assert rows_graph[-1]["loss"] < rows_graph[0]["loss"]
+    load_spikling(os.path.join(graph, "checkpoints", "iter_00000003.ckpt"))  # strict: upstream parameter names
 
 
 SHIPPED = os.path.join(os.path.dirname(__file__), "..", "pretrained", "spikling_small_skvideo.ckpt")

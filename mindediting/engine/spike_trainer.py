@@ -80,6 +80,7 @@ class SpikeTrainer(TrainLoop):
         from mindediting.data.spike_train import SpikeTrainSet
         from mindediting.data.transforms import TrainLoader
         from mindediting.models import build_model
+        from mindediting.models.spikling import SpiklingLoss
 
         opts = spike_train_options(cfg)
         super().__init__(cfg, run_dir or opts["output_dir"], rank, world_size, progress)
@@ -105,7 +106,8 @@ class SpikeTrainer(TrainLoop):
         self.net.set_train(True)
         self.lambda_l2 = float(opts["loss"].get("l2", 100.0))
         self.lambda_vgg = float(opts["loss"].get("vgg", 0.0))
-        self.vgg = self._build_vgg(opts)
+        self.vgg = self._build_vgg(opts)  # may set lambda_vgg to 0 (no VGG19 weights)
+        self.loss_fn = SpiklingLoss(self.net, self.vgg, self.lambda_l2, self.lambda_vgg)
         optim = opts["optimizer"]
         self.lr = float(optim.get("lr", 2e-4))
         betas = tuple(float(b) for b in optim.get("betas", (0.5, 0.999)))
@@ -114,7 +116,7 @@ class SpikeTrainer(TrainLoop):
         self.reducer = None
         if self.world_size > 1:
             self.reducer = nn.DistributedGradReducer(self.params, mean=True, degree=self.world_size)
-        grad_fn = ms.value_and_grad(self._loss, None, self.params)
+        grad_fn = ms.value_and_grad(self.loss_fn, None, self.params)
         optimizer, reducer = self.optimizers["main"], self.reducer
 
         def step(seq, tag):
@@ -143,14 +145,6 @@ class SpikeTrainer(TrainLoop):
         logger.info("loss: %g * L2 + %g * VGG19 features[:%d] (%s)", self.lambda_l2, self.lambda_vgg,
                     int(opts["vgg_end"]), path)
         return VGGPerceptualLoss(build_vgg19_features(path, int(opts["vgg_end"])))
-
-    def _loss(self, seq, tag):
-        fake = self.net(seq)
-        diff = fake - tag
-        loss = self.lambda_l2 * (diff * diff).mean()
-        if self.vgg is not None:
-            loss = loss + self.lambda_vgg * self.vgg(tag, fake)
-        return loss
 
     def train_step(self, seq, tag):
         import mindspore as ms

@@ -138,10 +138,11 @@ class SpiklingLoss(nn.Cell):
 
     ``vgg`` is a :class:`mindediting.models.common.vgg.VGGPerceptualLoss` (upstream weights 100 and 1); pass
     ``vgg=None`` for the L2-only recipe used when torchvision's VGG19 weights are not available.
+    ``net`` keeps its parameter names (no ``net.`` prefix), so its checkpoints still load into a bare Generator.
     """
 
     def __init__(self, net, vgg=None, lambda_l2=100.0, lambda_vgg=1.0):
-        super().__init__()
+        super().__init__(auto_prefix=False)
         self.net, self.vgg = net, vgg
         self.lambda_l2, self.lambda_vgg = lambda_l2, lambda_vgg
 

@@ -32,8 +32,9 @@ def main(argv=None):
     from mindediting.config import load_config
     from mindediting.convert.converter import check_params, load_and_convert, save_ckpt
     from mindediting.convert.pth_reader import CheckpointError
+    from mindediting.utils.cli import run_cli
 
-    try:
+    def run():
         model_kwargs = {}
         if args.config:
             cfg = load_config(args.config)
@@ -46,11 +47,9 @@ def main(argv=None):
 
             check_params(params, build_model(args.model, **model_kwargs), args.src)
         save_ckpt(params, args.dst)
-    except (CheckpointError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.dst} ({len(params)} tensors, {sum(v.size for v in params.values()):,} values)")
-    return 0
+        print(f"wrote {args.dst} ({len(params)} tensors, {sum(v.size for v in params.values()):,} values)")
+
+    return run_cli(run, errors=(ValueError, OSError))
 
 
 if __name__ == "__main__":

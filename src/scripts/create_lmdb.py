@@ -20,6 +20,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 from mindediting.data.lmdb_io import LmdbError, write_lmdb  # noqa: E402
+from mindediting.utils.cli import run_cli  # noqa: E402
 
 
 def reds_keys(root):
@@ -84,7 +85,8 @@ def parse_args(argv=None):
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
-    try:
+
+    def run():
         if not os.path.isdir(args.input):
             raise LmdbError(f"{args.input}: input folder not found")
         if not 0 <= args.compress_level <= 9 or args.batch < 1 or args.num_workers < 1:
@@ -100,11 +102,9 @@ def main(argv=None):
             raise LmdbError(f"{args.input}: no PNG images found for --dataset {args.dataset}")
         written = write_lmdb(paths, keys, args.output, compress_level=args.compress_level, batch=args.batch,
                              num_workers=args.num_workers)
-    except LmdbError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"{args.output}: {len(keys)} images ({written} written in this run)")
-    return 0
+        print(f"{args.output}: {len(keys)} images ({written} written in this run)")
+
+    return run_cli(run, errors=(LmdbError,))
 
 
 if __name__ == "__main__":

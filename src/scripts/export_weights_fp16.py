@@ -57,17 +57,14 @@ def main(argv=None):
     parser.add_argument("--dst", required=True, help="weights-only checkpoint to write")
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="float16", help="storage type (default float16)")
     args = parser.parse_args(argv)
-    from mindediting.config import ConfigError, load_config
-    from mindediting.convert.pth_reader import CheckpointError
+    from mindediting.config import load_config
+    from mindediting.utils.cli import run_cli
 
-    try:
-        cfg = load_config(args.config)
-        export(args.src, args.dst, cfg, args.dtype)
-    except (ConfigError, CheckpointError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {args.dst} ({os.path.getsize(args.dst) / 2**20:.2f} MiB, {args.dtype})")
-    return 0
+    def run():
+        export(args.src, args.dst, load_config(args.config), args.dtype)
+        print(f"wrote {args.dst} ({os.path.getsize(args.dst) / 2**20:.2f} MiB, {args.dtype})")
+
+    return run_cli(run, errors=(ValueError,))  # ConfigError and CheckpointError are ValueErrors
 
 
 if __name__ == "__main__":
