@@ -74,6 +74,7 @@ SCHEMA = {
         "weight_decay": float, "window": int,
         "patch_size": int,  # SCI: random square patch of each crop_size sample (mindediting.data.sci_train)
         "window_stride": int,  # spike: a training window every N frames of a simulated video (data.spike_train)
+        "sigma_min": float, "sigma_max": float, "frame_ext": str, "color_jitter": ANY,  # VRT 008 noise 0-255, 009
     },
     "system": {
         "device_target": str,  # CPU | GPU | Ascend

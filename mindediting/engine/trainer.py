@@ -13,6 +13,10 @@ Recipe (``train`` section of the config, defaults = mmagic ``basicvsr_2xb4_reds4
   of the parameters treated this way (default ``[spynet]``; VRT, as KAIR: ``[spynet, deform]``);
 * VRT trains with the same loop (KAIR recipe; ``fix_lr_mul`` and ``charbonnier_eps`` are accepted as the
   KAIR names of ``spynet_lr_mult`` and ``loss_eps``);
+* ``dataset``: ``reds`` / ``vimeo90k`` (paired GT/LQ frames), ``davis_denoise`` (VRT 008: clean DAVIS frames,
+  Gaussian noise of a random level ``sigma_min``..``sigma_max`` and its sigma/255 map as a 4th input channel)
+  and ``vimeo_vfi`` (VRT 009: im1, im3, im5, im7 -> im4, optional ``color_jitter``); see
+  :mod:`mindediting.data.vrt_train`;
 * data parallel: ``batch_size`` is per device (total = batch_size x devices, the learning rate is not
   rescaled); gradients are averaged over devices with ``nn.DistributedGradReducer``; each rank reads a
   disjoint shard; rank 0 validates and writes checkpoints, every rank writes ``log_rank<r>.jsonl``.
@@ -45,7 +49,9 @@ DEFAULTS = {
     "log_interval": 100,
     "val_interval": 5000, "save_interval": 5000, "keep_last": 3, "output_dir": "runs/basicvsr",
     "amp_level": "O0", "recompute": False,
+    "sigma_min": 0.0, "sigma_max": 50.0, "frame_ext": ".jpg", "color_jitter": False,  # davis_denoise, vimeo_vfi
 }
+DATASETS = ("reds", "vimeo90k", "davis_denoise", "vimeo_vfi")
 
 
 def cosine_restart_lr(step, base_lr, periods, restart_weights, eta_min):
@@ -68,11 +74,13 @@ ALIASES = {"fix_lr_mul": "spynet_lr_mult", "charbonnier_eps": "loss_eps"}
 def train_options(cfg):
     opts = dict(DEFAULTS)
     opts.update({ALIASES.get(k, k): v for k, v in (cfg.get("train") or {}).items() if v is not None})
-    for key in ("gt_root", "lq_root"):
+    if opts["dataset"] not in DATASETS:
+        raise ValueError(f"train.dataset '{opts['dataset']}' must be reds or vimeo90k (video SR, deblurring), "
+                         "davis_denoise (VRT 008) or vimeo_vfi (VRT 009)")
+    # davis_denoise / vimeo_vfi read clean frames only (the input is made from them)
+    for key in ("gt_root", "lq_root") if opts["dataset"] in ("reds", "vimeo90k") else ("gt_root",):
         if not opts[key]:
             raise ValueError(f"train.{key}: required (a frame folder or a .lmdb)")
-    if opts["dataset"] not in ("reds", "vimeo90k"):
-        raise ValueError(f"train.dataset '{opts['dataset']}' must be reds or vimeo90k")
     for key, supported in (("loss", "charbonnier"), ("optimizer", "adam"), ("scheduler", "cosine_restart")):
         if str(opts.get(key, supported)).lower() != supported:
             raise ValueError(f"train.{key} '{opts[key]}': the video SR trainer implements {supported} only")
@@ -87,6 +95,8 @@ def train_options(cfg):
 
 
 def build_train_set(opts, scale, seed):
+    if opts["dataset"] in ("davis_denoise", "vimeo_vfi"):
+        return build_vrt_train_set(opts, seed)
     common = dict(num_frames=opts["num_frames"], gt_patch_size=opts["gt_patch_size"], scale=scale,
                   random_reverse=opts["random_reverse"], use_hflip=opts["use_hflip"], use_vflip=opts["use_vflip"],
                   use_transpose=opts["use_transpose"], mirror=opts["mirror"], seed=seed)
@@ -100,6 +110,31 @@ def build_train_set(opts, scale, seed):
     if not opts["meta_file"]:
         raise ValueError("train.meta_file: required for vimeo90k (sep_trainlist.txt)")
     return Vimeo90KTrainSet(opts["gt_root"], opts["lq_root"], opts["meta_file"], **common)
+
+
+def build_vrt_train_set(opts, seed):
+    """VRT 008 (``davis_denoise``: noisy input + sigma map made on the fly) and 009 (``vimeo_vfi``)."""
+    from mindediting.data.vrt_train import DAVISDenoiseTrainSet, VimeoVFITrainSet
+
+    flips = dict(use_hflip=opts["use_hflip"], use_vflip=opts["use_vflip"], use_transpose=opts["use_transpose"])
+    if opts["dataset"] == "davis_denoise":
+        return DAVISDenoiseTrainSet(opts["gt_root"], meta_file=opts["meta_file"], num_frames=opts["num_frames"],
+                                    gt_patch_size=opts["gt_patch_size"], interval_list=opts["interval_list"],
+                                    random_reverse=opts["random_reverse"], sigma_min=opts["sigma_min"],
+                                    sigma_max=opts["sigma_max"], frame_ext=opts["frame_ext"], seed=seed, **flips)
+    if not opts["meta_file"]:
+        raise ValueError("train.meta_file: required for vimeo_vfi (sep_trainlist.txt)")
+    if int(opts["num_frames"]) != 7:
+        raise ValueError(f"train.num_frames {opts['num_frames']}: vimeo_vfi reads septuplets (7; KAIR num_frame 7, "
+                         "temporal_scale 2: im1, im3, im5, im7 -> im4)")
+    return VimeoVFITrainSet(opts["gt_root"], opts["meta_file"], gt_patch_size=opts["gt_patch_size"],
+                            random_reverse=opts["random_reverse"], color_jitter=opts["color_jitter"], seed=seed,
+                            **flips)
+
+
+def step_seed(seed, step, rank=0):
+    """A MindSpore global seed for one training iteration (non-negative int32)."""
+    return int(np.random.SeedSequence([int(seed), int(step), int(rank)]).generate_state(1)[0] % (2 ** 31 - 1))
 
 
 def param_digest(net):
@@ -123,12 +158,11 @@ TRAINERS = {
 
 def trainer_class(model_name):
     """The trainer class for ``model.name``; ValueError naming the supported models otherwise."""
-    import importlib
+    from mindediting.utils.resolve import resolve
 
     if model_name not in TRAINERS:
         raise ValueError(f"model.name '{model_name}': train.py trains {', '.join(sorted(TRAINERS))}")
-    module, cls = TRAINERS[model_name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return resolve(TRAINERS[model_name])
 
 
 class TrainLoop:
@@ -303,6 +337,9 @@ class Trainer(TrainLoop):
         import mindspore as ms
         from mindspore import ops
 
+        # random ops in the network (VRT stochastic depth) draw from a seed of (seed, iteration, rank), so a
+        # resumed run repeats the unbroken run's draws (MindSpore's op RNG state is not in the checkpoint)
+        ms.set_seed(step_seed(self.seed, self.step, self.rank))
         lr = self.lr_at(self.step)
         flow_lr = cosine_restart_lr(self.step, self.lr * self.flow_mult, self.opts["periods"],
                                     self.opts["restart_weights"], self.opts["eta_min"])

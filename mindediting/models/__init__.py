@@ -30,8 +30,10 @@ def model_module(name):
 
 
 def model_class(name):
+    from mindediting.utils.resolve import resolve
+
     _check_name(name)
-    return getattr(model_module(name), MODELS[name].split(":")[1])
+    return resolve(MODELS[name])
 
 
 def build_model(name, **kwargs):
