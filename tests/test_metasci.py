@@ -14,7 +14,8 @@ def _inputs(folder):
     return [ms.Tensor(load(folder, n)) for n in ("meas.npy", "mask.npy", "mask_s.npy")]
 
 
-def test_metasci_matches_golden_through_converter(tmp_path):
+@pytest.mark.parametrize("mode", ["pynative", "hybrid"])
+def test_metasci_matches_golden_through_converter(tmp_path, mode):
     folder = golden_dir("metasci", need=("weights.pth", "output.npy"))
     cfg = load_config(folder)
     params = load_and_convert("metasci", f"{folder}/weights.pth", **cfg["constructor"])
@@ -23,6 +24,8 @@ def test_metasci_matches_golden_through_converter(tmp_path):
     net = build_model("metasci", **cfg["constructor"])
     not_loaded, unused = ms.load_param_into_net(net, ms.load_checkpoint(str(ckpt)), strict_load=True)
     assert not not_loaded and not unused
+    if mode == "hybrid":  # whole forward graph-compiled inside the PyNative context (system.mode: hybrid)
+        assert net.jit_stages() is net
     out = net(*_inputs(folder))
     assert isinstance(out, ms.Tensor) and out.shape == tuple(cfg["output"]["shape"])
     np.testing.assert_allclose(out.asnumpy(), load(folder, "output.npy"), rtol=0, atol=cfg["tolerance"]["atol"])
@@ -89,3 +92,39 @@ def test_adapt_modulation_trains_only_the_modulation_of_one_mask():
     assert np.abs(scale[1] - 1).max() > 1e-3
     with pytest.raises(ValueError, match="needs a MetaSCI built with num_masks > 0"):
         adapt_modulation(build_model("metasci"), [], 0)
+
+
+def test_jit_stages_same_output_and_adaptation_as_pynative():
+    from mindediting.models.metasci import adapt_modulation
+
+    eager = build_model("metasci", num_masks=2)
+    params = {p.name: p.asnumpy().copy() for p in eager.get_parameters()}
+    jitted = build_model("metasci", num_masks=2)
+    ms.load_param_into_net(jitted, {k: ms.Parameter(v, name=k) for k, v in params.items()})
+    jitted.jit_stages()
+    rng = np.random.RandomState(2)
+    gt = rng.rand(1, 8, 16, 16).astype(np.float32)
+    mask = rng.randint(0, 2, (1, 8, 16, 16)).astype(np.float32)
+    meas = (mask * gt).sum(1, keepdims=True)
+    mask_s = np.maximum(mask.sum(1, keepdims=True), 1)
+    args = [ms.Tensor(a) for a in (meas, mask, mask_s)]
+    np.testing.assert_allclose(jitted(*args, 1).asnumpy(), eager(*args, 1).asnumpy(), rtol=0, atol=1e-6)
+    batch = [(meas, mask, mask_s, gt)]
+    np.testing.assert_allclose(adapt_modulation(jitted, batch, mask_id=1, steps=2, lr=0.05),
+                               adapt_modulation(eager, batch, mask_id=1, steps=2, lr=0.05), rtol=1e-5)
+
+
+def test_conv1x1_is_the_conv2d_it_replaces():
+    from mindediting.models.metasci import Conv1x1
+
+    rng = np.random.RandomState(3)
+    fast = Conv1x1(6, 5)
+    ref = ms.nn.Conv2d(6, 5, 1, pad_mode="pad", padding=0, has_bias=True)
+    assert [(p.name, p.shape) for p in fast.get_parameters()] == [(p.name, p.shape) for p in ref.get_parameters()]
+    for p in (*fast.get_parameters(), *ref.get_parameters()):
+        p.set_data(ms.Tensor(rng.randn(*p.shape).astype(np.float32)))
+    ref.weight.set_data(fast.weight.data)
+    ref.bias.set_data(fast.bias.data)
+    for batch in (1, 3):
+        x = ms.Tensor(rng.randn(batch, 6, 7, 9).astype(np.float32))
+        np.testing.assert_allclose(fast(x).asnumpy(), ref(x).asnumpy(), rtol=0, atol=1e-5)
