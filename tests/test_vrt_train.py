@@ -1,5 +1,6 @@
 """VRT training sets of tasks 008 (DAVIS denoising) and 009 (Vimeo-90K interpolation) on real frames, and a tiny
 VRT trained on each through train.py (log, resume = same samples and losses)."""
+import colorsys
 import glob
 import json
 import os
@@ -197,7 +198,15 @@ def test_color_jitter_by_hand():
     np.testing.assert_allclose(rgb_to_hsv(px(0.8, 0.4, 0.2)).ravel(), [20 / 360, 0.75, 0.8], atol=1e-6)
     rng = np.random.default_rng(0)
     x = rng.random((2, 3, 8, 8), dtype=np.float32)
+    x[0, :, 0, 0] = 0.5  # a grey pixel: hue and saturation 0
     np.testing.assert_allclose(hsv_to_rgb(rgb_to_hsv(x)), x, atol=2e-6)
+    # the same HSV as Python's colorsys (the Pillow / torchvision formulas)
+    pixels = x.transpose(0, 2, 3, 1).reshape(-1, 3).astype(np.float64)
+    ref = np.array([colorsys.rgb_to_hsv(*p) for p in pixels])
+    np.testing.assert_allclose(rgb_to_hsv(x).transpose(0, 2, 3, 1).reshape(-1, 3), ref, atol=2e-6)
+    back = np.array([colorsys.hsv_to_rgb(*p) for p in ref])
+    hsv = ref.reshape(2, 8, 8, 3).transpose(0, 3, 1, 2).astype(np.float32)
+    np.testing.assert_allclose(hsv_to_rgb(hsv).transpose(0, 2, 3, 1).reshape(-1, 3), back, atol=2e-6)
     # the order matters: brightness then contrast differs from contrast then brightness only by clipping
     y1 = apply_jitter(x, [0, 1, 2, 3], [1.05, 0.95, 1.0, 0.0])
     y2 = adjust_contrast(adjust_brightness(x, 1.05), 0.95)
