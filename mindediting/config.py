@@ -81,6 +81,7 @@ SCHEMA = {
         "mode": str,  # pynative | graph | hybrid (PyNative loop, graph-compiled stages)
         "device_id": int,
         "seed": int,
+        "pynative_synchronize": bool,  # PyNative ops run synchronously (default: the model's hint, VRT true)
     },
 }
 

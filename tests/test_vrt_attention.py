@@ -8,8 +8,8 @@ import pytest
 from mindediting.convert.converter import check_params, normalize_tensors
 from mindediting.convert.pth_reader import load_pth
 from mindediting.models.common.window_attention import (
-    WindowAttention, compute_mask_np, get_window_size, relative_position_index, roll3, window_partition,
-    window_reverse)
+    WindowAttention, compute_mask_np, get_window_size, permute_rows, relative_position_index, roll3,
+    shifted_window_partition, shifted_window_reverse, window_partition, window_reverse)
 from mindediting.models.vrt import convert_state_dict
 from tests.golden import golden_dir, load, load_config
 
@@ -74,3 +74,23 @@ def test_bad_shift_raises():
     from mindediting.models.common.window_attention import TMSA
     with pytest.raises(ValueError, match="shift_size"):
         TMSA(8, None, 2, (2, 4, 4), (2, 0, 0))
+
+
+@pytest.mark.parametrize("shift", [(0, 0, 0), (1, 2, 2), (0, 3, 1)])
+def test_gather_window_partition_equals_roll_transpose_and_inverts(shift):
+    """The one-gather partition (used by TMSA) equals roll3 + window_partition exactly, and its reverse undoes it."""
+    x = np.random.default_rng(7).standard_normal((2, 4, 8, 12, 5)).astype(np.float32)
+    window = (2, 4, 4)
+    windows = shifted_window_partition(ms.Tensor(x), window, shift)
+    expected = window_partition(roll3(ms.Tensor(x), [-s for s in shift]), window)
+    np.testing.assert_array_equal(windows.asnumpy(), expected.asnumpy())
+    back = shifted_window_reverse(windows, window, shift, 2, 4, 8, 12)
+    np.testing.assert_array_equal(back.asnumpy(), x)
+    ref = window_reverse(expected.reshape((-1,) + window + (5,)), window, 2, 4, 8, 12)
+    np.testing.assert_array_equal(roll3(ref, shift).asnumpy(), x)
+
+
+def test_permute_rows_equals_transpose():
+    x = np.random.default_rng(8).standard_normal((3, 5, 2, 4, 6)).astype(np.float32)
+    out = permute_rows(ms.Tensor(x), (2, 0, 3, 1))
+    np.testing.assert_array_equal(out.asnumpy(), x.transpose(2, 0, 3, 1, 4))

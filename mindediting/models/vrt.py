@@ -21,7 +21,7 @@ from mindspore.common.initializer import Uniform, Zero, initializer
 from mindediting.models.common.deform_conv import deform_conv2d
 from mindediting.models.common.flow_warp import flow_warp
 from mindediting.models.common.vrt_spynet import SpyNet
-from mindediting.models.common.window_attention import TMSAG, MlpGEGLU, apply_by_tokens
+from mindediting.models.common.window_attention import TMSA, TMSAG, MlpGEGLU, apply_by_tokens
 
 
 # Inference memory bound (outputs do not depend on it): the x4 reconstruction head runs on groups of frames
@@ -288,6 +288,19 @@ class Stage(nn.Cell):
         return ops.stack(x_backward, 1), ops.stack(x_forward, 1)
 
 
+def jit_stage_cells(cell):
+    """Graph-compile (``ms.jit``) every TMSA block and GEGLU fusion (``pa_fuse``) inside ``cell``, while the frame
+    loops, the memory-bounding groups and the flows stay in PyNative. Each compiles on its first call per input
+    shape (~3 CPU s for an official-size block) and is reused later; outputs equal PyNative's (same kernels).
+    The deformable alignment stays in PyNative (its list arguments would recompile it on every call) and so
+    does SpyNet (compiled, its list of multi-level flows came back misordered); together they are ~5% of the
+    time. Returns the compiled cells."""
+    cells = [sub for name, sub in cell.cells_and_names() if isinstance(sub, TMSA) or name.endswith("pa_fuse")]
+    for sub in cells:
+        sub.construct = ms.jit(sub.construct)
+    return cells
+
+
 class VRT(nn.Cell):
     """Video Restoration Transformer; constructor arguments are the upstream ones (``norm_layer`` ignored)."""
 
@@ -349,6 +362,16 @@ class VRT(nn.Cell):
             num_feat = 64
             self.linear_fuse = _conv2d(embed_dims[0] * img_size[0], num_feat, 1, 0)
             self.conv_last = _conv2d(num_feat, out_chans, 7, 0)
+
+    # Runtime hint read by mindediting.engine.runtime.load_network (system.pynative_synchronize overrides it):
+    # PyNative ops on the calling thread instead of MindSpore's asynchronous launch queue. Same numbers; on the
+    # 2-core CPU box the queue's worker threads doubled the CPU time (001 model on 6x64x64: 114 -> 53 CPU s).
+    pynative_synchronize = True
+
+    def jit_stages(self):
+        """Graph-compile the repeated pieces (``system.mode: hybrid``), see :func:`jit_stage_cells`. Returns self."""
+        jit_stage_cells(self)
+        return self
 
     def check_input(self, x):
         if x.ndim != 5:
