@@ -113,18 +113,3 @@ def test_jit_stages_same_output_and_adaptation_as_pynative():
     np.testing.assert_allclose(adapt_modulation(jitted, batch, mask_id=1, steps=2, lr=0.05),
                                adapt_modulation(eager, batch, mask_id=1, steps=2, lr=0.05), rtol=1e-5)
 
-
-def test_conv1x1_is_the_conv2d_it_replaces():
-    from mindediting.models.metasci import Conv1x1
-
-    rng = np.random.RandomState(3)
-    fast = Conv1x1(6, 5)
-    ref = ms.nn.Conv2d(6, 5, 1, pad_mode="pad", padding=0, has_bias=True)
-    assert [(p.name, p.shape) for p in fast.get_parameters()] == [(p.name, p.shape) for p in ref.get_parameters()]
-    for p in (*fast.get_parameters(), *ref.get_parameters()):
-        p.set_data(ms.Tensor(rng.randn(*p.shape).astype(np.float32)))
-    ref.weight.set_data(fast.weight.data)
-    ref.bias.set_data(fast.bias.data)
-    for batch in (1, 3):
-        x = ms.Tensor(rng.randn(batch, 6, 7, 9).astype(np.float32))
-        np.testing.assert_allclose(fast(x).asnumpy(), ref(x).asnumpy(), rtol=0, atol=1e-5)

@@ -7,8 +7,7 @@ Call: ``net(meas (B, 1, H, W), mask (B, 8, H, W), mask_s (B, 1, H, W)) -> (B, 8,
 [0, 1], ``meas = sum_k mask_k * x_k``, ``mask_s`` = mask sum with zeros replaced by 1; H and W even.
 The input is ``y/mask_s * (1 + mask)`` (see :func:`mindediting.data.sci.init_estimate`); then an
 encoder (stride-2), three residual blocks of 128 channels and a decoder (transposed conv) give the
-8 frames. LeakyReLU slope 0.01 (torch's default) everywhere. The 1x1 convolutions run as matrix products
-(:class:`Conv1x1`, same parameters, same numbers, faster on CPU); :meth:`MetaSCI.jit_stages` compiles the
+8 frames. LeakyReLU slope 0.01 (torch's default) everywhere. :meth:`MetaSCI.jit_stages` compiles the
 whole forward for PyNative callers (``system.mode: hybrid``).
 
 Beyond the toolbox (off by default, so toolbox checkpoints load exactly): ``num_masks > 0`` adds
@@ -26,24 +25,6 @@ def conv(cin, cout, kernel, stride=1, padding=0):
     return nn.Conv2d(cin, cout, kernel, stride, pad_mode="pad", padding=padding, has_bias=True)
 
 
-class Conv1x1(nn.Conv2d):
-    """A 1x1 ``nn.Conv2d`` (same ``weight (out, in, 1, 1)``/``bias`` parameters and init) computed as one matrix
-    product over the pixels: MindSpore's CPU Conv2D runs 1x1 kernels about 1.5x slower than MatMul on the
-    same data (measured 16.9 vs 11.5 ms CPU for 128->128 at 128x128), and the result is the same."""
-
-    def __init__(self, cin, cout):
-        super().__init__(cin, cout, 1, 1, pad_mode="pad", padding=0, has_bias=True)
-
-    def construct(self, x):
-        b, c, h, w = x.shape
-        weight = self.weight.reshape(self.out_channels, c)
-        if b == 1:
-            y = ops.matmul(weight, x.reshape(c, h * w))
-        else:
-            y = ops.matmul(weight, x.reshape(b, c, h * w))
-        return ops.bias_add(y.reshape(b, self.out_channels, h, w), self.bias)
-
-
 def lrelu():
     return nn.LeakyReLU(LRELU_SLOPE)
 
@@ -54,9 +35,9 @@ class ResnetBlock(nn.Cell):
     def __init__(self, ch):
         super().__init__()
         self.conv1 = nn.SequentialCell(
-            conv(ch, ch, 3, 1, 1), lrelu(), Conv1x1(ch, ch), lrelu(), conv(ch, ch, 3, 1, 1), lrelu(), conv(ch, ch, 3, 1, 1)
+            conv(ch, ch, 3, 1, 1), lrelu(), conv(ch, ch, 1), lrelu(), conv(ch, ch, 3, 1, 1), lrelu(), conv(ch, ch, 3, 1, 1)
         )
-        self.conv2 = nn.SequentialCell(conv(ch, ch, 3, 1, 1), lrelu(), Conv1x1(ch, ch), lrelu())
+        self.conv2 = nn.SequentialCell(conv(ch, ch, 3, 1, 1), lrelu(), conv(ch, ch, 1), lrelu())
 
     def construct(self, x):
         return self.conv2(x + self.conv1(x))
@@ -81,14 +62,14 @@ class MetaSCI(nn.Cell):
         super().__init__()
         self.num_masks = int(num_masks)
         self.conv1 = nn.SequentialCell(
-            conv(8, 32, 5, 1, 2), lrelu(), conv(32, 64, 3, 1, 1), lrelu(), Conv1x1(64, 64), lrelu(),
+            conv(8, 32, 5, 1, 2), lrelu(), conv(32, 64, 3, 1, 1), lrelu(), conv(64, 64, 1), lrelu(),
             conv(64, 128, 3, 2, 1), lrelu(),
         )
         self.layers = nn.CellList([ResnetBlock(128) for _ in range(3)])
         # torch ConvTranspose2d(k3, s2, p1, output_padding=1) == this padding (see mindspore_notes.md)
         self.conv2 = nn.SequentialCell(
             nn.Conv2dTranspose(128, 64, 3, 2, pad_mode="pad", padding=(1, 0, 1, 0), has_bias=True), lrelu(),
-            conv(64, 32, 3, 1, 1), lrelu(), Conv1x1(32, 16), lrelu(), conv(16, 8, 3, 1, 1),
+            conv(64, 32, 3, 1, 1), lrelu(), conv(32, 16, 1), lrelu(), conv(16, 8, 3, 1, 1),
         )
         if self.num_masks > 0:
             self.mod_enc = Modulation(self.num_masks, 128)
