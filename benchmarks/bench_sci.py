@@ -13,6 +13,8 @@ mask at each size. Cases:
   ``cacti/models/tv.py`` (torch A/At, scikit-image TV over an ``(H, W, frames)`` stack), driven as in
   ``tools/test_iterative.py`` (``y1 = 0``, ``x = At(y)``, ``GAP_denoise`` per iteration);
 * ``metasci:pynative`` / ``metasci:graph`` -- our MindSpore MetaSCI (PyNative / ``GRAPH_MODE``);
+* ``metasci:hybrid``  -- PyNative context with the whole forward graph-compiled (``MetaSCI.jit_stages``, the
+  ``system.mode: hybrid`` of infer.py/eval.py);
 * ``metasci_torch``   -- upstream ``cacti/models/metasci.py::MetaSCI``.
 
 Upstream cases need torch (``--torch_path DIR``: a folder with ``pip install --target DIR torch einops``;
@@ -52,7 +54,7 @@ from benchmarks.upstream_glue import (  # noqa: E402  (after the sys.path line)
     Registry, compile_functions, load_file_module, load_torch_state, set_torch_isa, stub_module, torch_env)
 
 CASES = ("gap_tv_torch", "gap_tv", "gap_tv:serial", "gap_tv:skimage", "gap_tv:float32",
-         "metasci_torch", "metasci:pynative", "metasci:graph")
+         "metasci_torch", "metasci:pynative", "metasci:graph", "metasci:hybrid")
 
 
 def _status_mib(field):
@@ -185,6 +187,8 @@ def worker_metasci(args, size, mode, threads):
     from mindediting.models import build_model
 
     net = build_model("metasci")
+    if mode == "hybrid":
+        net.jit_stages()
     ckpt = os.path.join(args.ref_dir, f"metasci_{mode}_{os.getpid()}.ckpt")
     save_ckpt(load_and_convert("metasci", args.pth), ckpt)
     not_loaded, _ = ms.load_param_into_net(net, ms.load_checkpoint(ckpt), strict_load=True)
@@ -240,15 +244,18 @@ def run_worker(args, case, size):
         print(f"{case}@{size}: max abs diff vs upstream {diff:.3g}", file=sys.stderr)
     hwm = _reset_peak()
     times = []
+    cpu_start = os.times()
     for _ in range(args.repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
+    cpu_end = os.times()
+    cores = ((cpu_end.user - cpu_start.user) + (cpu_end.system - cpu_start.system)) / max(sum(times), 1e-9)
     peak = _status_mib("VmHWM") if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if threads != "default":
         case = f"{case}, {threads} thread{'s' if int(threads) > 1 else ''}"
     return {"case": case, "size": size, "first_s": first, "median_s": statistics.median(times),
-            "min_s": min(times), "mem_mib": max(peak - base, 0.0), "diff": diff, "info": info}
+            "min_s": min(times), "mem_mib": max(peak - base, 0.0), "diff": diff, "info": info, "cores": cores}
 
 
 # ---------------------------------------------------------------------------------------- main
@@ -273,20 +280,21 @@ def parse_args(argv=None):
 def format_table(rows, args, load_start, load_end):
     lines = [
         f"| case | size | s / measurement (median of {args.repeats}) | min | first call | peak memory (MiB) "
-        "| max abs diff vs upstream |",
-        "|---|---|---|---|---|---|---|",
+        "| max abs diff vs upstream | CPU cores busy |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['case']} | {r['size']}² | failed: {r['error']} | | | | |")
+            lines.append(f"| {r['case']} | {r['size']}² | failed: {r['error']} | | | | | |")
             continue
         diff = "(reference)" if r["diff"] is None and "_torch" in r["case"] else ("-" if r["diff"] is None else f"{r['diff']:.2g}")
         lines.append(f"| {r['case']} | {r['size']}² | {r['median_s']:.3f} | {r['min_s']:.3f} | {r['first_s']:.3f} "
-                     f"| {r['mem_mib']:.0f} | {diff} |")
+                     f"| {r['mem_mib']:.0f} | {diff} | {r['cores']:.2f} |")
     infos = sorted({r["info"] for r in rows if r.get("info")})
     lines.append("")
     lines.append(f"GAP-TV: {args.iters} iterations. CPU cores: {os.cpu_count()}; load average (1 min) "
-                 f"{load_start:.1f} at the start, {load_end:.1f} at the end." + (f" Upstream: {'; '.join(infos)}."
+                 f"{load_start:.1f} at the start, {load_end:.1f} at the end. CPU cores busy = process CPU time / "
+                 "wall time of the timed runs." + (f" Upstream: {'; '.join(infos)}."
                                                                                  if infos else ""))
     return "\n".join(lines)
 
