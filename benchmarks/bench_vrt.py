@@ -8,8 +8,8 @@ unless --ckpt is given; speed and memory do not depend on the weights.
     python benchmarks/bench_vrt.py --frames 6 --tiles 6,64 6,128 --mode pynative graph
 
 Modes (``--mode``, several allowed): ``pynative``; ``graph`` (GRAPH_MODE context: the whole construct is
-compiled); ``hybrid`` (PyNative with the TMSA blocks graph-compiled, ``VRT.jit_stages()``, as
-``system.mode: hybrid``); ``pynative_sync`` / ``hybrid_sync``: the same with
+compiled; fails for VRT, see configs/vrt/README.md); ``hybrid`` (PyNative with the TMSA blocks and fusions
+graph-compiled by ``mindediting.models.vrt.jit_stage_cells``); ``pynative_sync`` / ``hybrid_sync``: the same with
 ``ms.set_context(pynative_synchronize=True)`` (PyNative ops run on the calling thread instead of MindSpore's
 asynchronous launch queue, whose worker threads cost CPU time on this box).
 
@@ -198,7 +198,9 @@ def setup_mode(mode, net=None):
             ms.set_context(pynative_synchronize=True)
         return None
     if mode.startswith("hybrid"):
-        net.jit_stages()
+        from mindediting.models.vrt import jit_stage_cells
+
+        jit_stage_cells(net)
     return net
 
 

@@ -54,7 +54,7 @@ def _parity(case, tmp_path, hybrid=False):
     not_loaded, _ = ms.load_param_into_net(net, ms.load_checkpoint(str(ckpt)), strict_load=True)
     assert not not_loaded
     if hybrid:
-        net.jit_stages()
+        jit_stage_cells(net)
     out = net(ms.Tensor(load(folder, "input.npy"))).asnumpy()
     assert out.shape == tuple(cfg["output"]["shape"])
     np.testing.assert_allclose(out, load(folder, "output.npy"), rtol=0, atol=cfg["tolerance"]["atol"])
@@ -67,9 +67,9 @@ def test_vrt_small_x4_matches_golden(tmp_path, synchronous_pynative):
 
 @pytest.mark.slow
 def test_vrt_small_x4_hybrid_matches_golden(tmp_path, synchronous_pynative):
-    """system.mode hybrid (42 graph-compiled TMSA blocks + 7 fusions; compilation is most of the ~110 s). The
+    """jit_stage_cells (42 graph-compiled TMSA blocks + 7 fusions; compilation is most of the ~110 s). The
     denoising variant differs only outside the compiled cells (noise-map channel of conv_first), so it is not
-    repeated in hybrid mode."""
+    repeated compiled."""
     _parity("vrt_small", tmp_path, hybrid=True)
 
 
@@ -103,18 +103,24 @@ def test_load_network_synchronizes_pynative_for_vrt_unless_configured(tmp_path):
         ms.set_context(pynative_synchronize=previous)
 
 
-@pytest.mark.slow
-def test_load_network_hybrid_compiles_blocks_with_same_output(tmp_path, synchronous_pynative):
-    """system.mode hybrid through load_network: TMSA blocks run as graphs, output equal to the PyNative net's."""
+def test_load_network_hybrid_runs_vrt_in_pynative_with_loaded_weights(tmp_path, caplog):
+    """VRT has no jit_stages (compiled blocks did not pay off): hybrid mode warns and runs the loaded net in
+    PyNative; jit_stage_cells compiles blocks and fusions only, with the same output."""
     from mindediting.engine.runtime import load_network
 
     eager, path = _tiny_ckpt(tmp_path, upscale=2)
     eager.set_train(False)
-    net = load_network({"model": {"name": "vrt", "args": dict(TINY, upscale=2)}, "system": {"mode": "hybrid"}}, path)
-    assert "construct" in vars(net.stage1.residual_group2.blocks[0])  # replaced by the compiled function
-    assert "construct" in vars(net.stage1.pa_fuse) and "construct" not in vars(net.stage1.pa_deform)
+    with caplog.at_level("WARNING"):
+        net = load_network({"model": {"name": "vrt", "args": dict(TINY, upscale=2)}, "system": {"mode": "hybrid"}},
+                           path)
+    assert "no graph-compiled stages" in caplog.text
+    assert "construct" not in vars(net.stage1.residual_group2.blocks[0])
     x = ms.Tensor(np.random.default_rng(3).random((1, 4, 3, 40, 40), dtype=np.float32))
-    np.testing.assert_array_equal(net(x).asnumpy(), eager(x).asnumpy())
+    expected = eager(x).asnumpy()
+    np.testing.assert_array_equal(net(x).asnumpy(), expected)
+    compiled = jit_stage_cells(net)
+    assert len(compiled) == 8 + 7  # one TMSA block per TMSAG (depth 1), one pa_fuse per stage 1-7
+    assert "construct" not in vars(net.stage1.pa_deform) and "construct" in vars(net.stage1.pa_fuse)
 
 
 def test_convert_state_dict_renames_layernorms_and_drops_buffers():

@@ -291,10 +291,13 @@ class Stage(nn.Cell):
 def jit_stage_cells(cell):
     """Graph-compile (``ms.jit``) every TMSA block and GEGLU fusion (``pa_fuse``) inside ``cell``, while the frame
     loops, the memory-bounding groups and the flows stay in PyNative. Each compiles on its first call per input
-    shape (~3 CPU s for an official-size block) and is reused later; outputs equal PyNative's (same kernels).
-    The deformable alignment stays in PyNative (its list arguments would recompile it on every call) and so
-    does SpyNet (compiled, its list of multi-level flows came back misordered); together they are ~5% of the
-    time. Returns the compiled cells."""
+    shape and is reused later; outputs equal PyNative's (same kernels). The deformable alignment stays in
+    PyNative (its list arguments would recompile it on every call) and so does SpyNet (compiled, its list of
+    multi-level flows came back misordered). Returns the compiled cells.
+
+    Not wired to ``system.mode: hybrid`` (VRT has no ``jit_stages``): on the official 001 model it gave no gain
+    over synchronous PyNative (50.5 vs 53.1 CPU s per forward after compiling) but cost 155 CPU s of compilation
+    and a 10.6 GB peak RSS (one memory plan per compiled block) against 1.9 GB; configs/vrt/README.md."""
     cells = [sub for name, sub in cell.cells_and_names() if isinstance(sub, TMSA) or name.endswith("pa_fuse")]
     for sub in cells:
         sub.construct = ms.jit(sub.construct)
@@ -366,12 +369,8 @@ class VRT(nn.Cell):
     # Runtime hint read by mindediting.engine.runtime.load_network (system.pynative_synchronize overrides it):
     # PyNative ops on the calling thread instead of MindSpore's asynchronous launch queue. Same numbers; on the
     # 2-core CPU box the queue's worker threads doubled the CPU time (001 model on 6x64x64: 114 -> 53 CPU s).
+    # No jit_stages(): system.mode hybrid runs VRT in PyNative (see jit_stage_cells for why).
     pynative_synchronize = True
-
-    def jit_stages(self):
-        """Graph-compile the repeated pieces (``system.mode: hybrid``), see :func:`jit_stage_cells`. Returns self."""
-        jit_stage_cells(self)
-        return self
 
     def check_input(self, x):
         if x.ndim != 5:
