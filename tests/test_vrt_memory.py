@@ -25,6 +25,10 @@ LR_1080P, SCALE = (270, 480), 4  # x4 SR: 270x480 LR -> 1080x1920
 FRAMES_1080P = 100  # clip length of the 1080p budget below (a REDS-length clip in one eval call)
 LIMIT_BYTES = 8 * 1024 ** 3
 MIB = 1024.0 ** 2
+# allocator growth over many calls, on top of one patch's VmHWM plus the counted buffers: a 12-frame 1080p run
+# (64 stand-in patches, then 2 real ones) ended 26 MiB above that sum; 6 -> 24 frames of the default tile (1 -> 6
+# calls) raised VmHWM by 103 MB, ~18 MiB of them the larger blended outputs
+ALLOWANCE_BYTES = 256 * 1024 ** 2
 
 
 def tiling_buffer_bytes(frames, height, width, scale, tile_frames):
@@ -156,13 +160,13 @@ def test_1080p_buffers_match_the_count():
 @pytest.mark.slow
 def test_1080p_tile_official_model_under_8gb():
     """Official 001 REDS widths (30.7 M parameters) on one real 12x64x64 bikes.mp4 patch (the 1080p tile):
-    VmHWM plus the numpy buffers of a 100-frame 1080p clip stays under 8 GB."""
+    VmHWM plus the numpy buffers of a 100-frame 1080p clip (and the allowance) stays under 8 GiB."""
     pytest.importorskip("skvideo")
     row = _run_worker("official_patch", timeout=1800)
     assert row["shape"] == [1, 12, 3, 256, 256] and row["finite"] and row["calls"] == 1
     assert row["patch"] == [1] + TILE_1080P[:1] + [3] + TILE_1080P[1:]
-    total = row["peak"] + tiling_buffer_bytes(FRAMES_1080P, *LR_1080P, SCALE, TILE_1080P[0])
+    total = row["peak"] + tiling_buffer_bytes(FRAMES_1080P, *LR_1080P, SCALE, TILE_1080P[0]) + ALLOWANCE_BYTES
     print(f"official 001 patch {row['tile']}: VmHWM {row['peak'] / MIB:.0f} MiB (base {row['base'] / MIB:.0f}), "
           f"{row['seconds']} s wall, {row['cpu_seconds']} s CPU; + {FRAMES_1080P}-frame 1080p buffers = "
-          f"{total / MIB:.0f} MiB")
+          f"{total / MIB:.0f} MiB with the allowance")
     assert total < LIMIT_BYTES, f"{total / MIB:.0f} MiB >= 8 GiB"
