@@ -4,8 +4,9 @@ length, and the 1080p tile setting keeps peak memory under 8 GB.
 Peak memory of ``test_video`` (the function eval.py runs for VRT) is the network's peak on one patch plus the
 numpy arrays it blends into, which grow with the clip: :func:`tiling_buffer_bytes` counts them and
 ``test_1080p_buffers_match_the_count`` checks the count against the real VmHWM at 1080p with a cheap stand-in
-network. The slow test measures the official 001 REDS model (random weights: memory does not depend on them) on
-one real patch of the 1080p tile. Both measurements run in a fresh subprocess so its VmHWM is its own.
+network. The slow test measures the official 001 REDS model (random weights: memory does not depend on them;
+loaded with eval.py's ``load_network``, so with its PyNative runtime hints) on one real patch of the 1080p tile.
+Both measurements run in a fresh subprocess so its VmHWM is its own.
 """
 import json
 import os
@@ -72,7 +73,7 @@ def real_lr_clip(frames, height, width):
     return (np.stack(lr).transpose(0, 3, 1, 2).astype(np.float32) / 255.0)[None]
 
 
-def _worker(case):
+def _worker(case, ckpt=None):
     """Subprocess body: one tiled run, prints a JSON line with VmHWM before and after."""
     import time
 
@@ -84,14 +85,14 @@ def _worker(case):
         net, window = RecordingX4(), [6, 8, 8]
         net(ms.Tensor(clip[:, :tile[0], :, :tile[1], :tile[2]]))  # warm-up outside the measured growth
         net.shapes.clear()
-    else:  # the official 001 model on one real patch of the 1080p tile
+    else:  # the official 001 model on one real patch of the 1080p tile, loaded the way eval.py loads it
         from mindediting.config import load_config
-        from mindediting.models import build_model
+        from mindediting.engine.runtime import load_network
 
         tile = TILE_1080P
-        margs = load_config(CONFIG_001)["model"]["args"]
+        cfg = load_config(CONFIG_001)
         clip = real_lr_clip(tile[0], tile[1], tile[2])
-        model, window = build_model("vrt", **margs), margs["window_size"]
+        model, window = load_network(cfg, ckpt), cfg["model"]["args"]["window_size"]
         shapes = []
 
         def net(x):
@@ -109,8 +110,8 @@ def _worker(case):
                       "cpu_seconds": round(time.process_time() - cpu, 1)}))
 
 
-def _run_worker(case, timeout):
-    code = f"from tests.test_vrt_memory import _worker; _worker({case!r})"
+def _run_worker(case, timeout, ckpt=None):
+    code = f"from tests.test_vrt_memory import _worker; _worker({case!r}, {ckpt!r})"
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=timeout,
                           check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -158,11 +159,16 @@ def test_1080p_buffers_match_the_count():
 
 
 @pytest.mark.slow
-def test_1080p_tile_official_model_under_8gb():
+def test_1080p_tile_official_model_under_8gb(tmp_path):
     """Official 001 REDS widths (30.7 M parameters) on one real 12x64x64 bikes.mp4 patch (the 1080p tile):
     VmHWM plus the numpy buffers of a 100-frame 1080p clip (and the allowance) stays under 8 GiB."""
     pytest.importorskip("skvideo")
-    row = _run_worker("official_patch", timeout=1800)
+    from mindediting.config import load_config
+    from mindediting.models import build_model
+
+    ckpt = str(tmp_path / "random_001.ckpt")  # random weights, written here so the worker only loads them
+    ms.save_checkpoint(build_model("vrt", **load_config(CONFIG_001)["model"]["args"]), ckpt)
+    row = _run_worker("official_patch", 1800, ckpt)
     assert row["shape"] == [1, 12, 3, 256, 256] and row["finite"] and row["calls"] == 1
     assert row["patch"] == [1] + TILE_1080P[:1] + [3] + TILE_1080P[1:]
     total = row["peak"] + tiling_buffer_bytes(FRAMES_1080P, *LR_1080P, SCALE, TILE_1080P[0]) + ALLOWANCE_BYTES
