@@ -368,7 +368,7 @@ class VRT(nn.Cell):
 
     # Runtime hint read by mindediting.engine.runtime.load_network (system.pynative_synchronize overrides it):
     # PyNative ops on the calling thread instead of MindSpore's asynchronous launch queue. Same numbers; on the
-    # 2-core CPU box the queue's worker threads doubled the CPU time (001 model on 6x64x64: 114 -> 53 CPU s).
+    # 2-core CPU box the queue's worker threads doubled the time (001 model on 6x64x64: 102 -> 65 CPU s, 92 -> 44 s).
     # No jit_stages(): system.mode hybrid runs VRT in PyNative (see jit_stage_cells for why).
     pynative_synchronize = True
 
