@@ -21,6 +21,8 @@ Cases, each in its own subprocess (no shared memory, no shared thread pools):
 * ``ms_hybrid``    -- PyNative time loop with the per-frame stages graph-compiled (``BasicVSRNet.jit_stages``, the
                       ``system.mode: hybrid`` of infer.py/eval.py).
 * ``ms_graph``     -- the same Cell under ``GRAPH_MODE`` (``detect_mirror=False``; compile time reported apart).
+* ``ms_pynative_sync``, ``ms_hybrid_sync`` -- as above with PyNative ops launched synchronously
+                      (``set_context(pynative_synchronize=True)``, the ``system.pynative_synchronize`` switch).
 
 The torch case runs first and saves its output; every MindSpore case compares its warm-up output with it (max abs
 diff printed, ``--atol`` enforced) *before* its timed runs. Time: median of ``--repeats`` runs after one warm-up.
@@ -49,7 +51,7 @@ sys.path.insert(0, REPO)
 from benchmarks.upstream_glue import (  # noqa: E402  (after the sys.path line)
     Registry, compile_functions, load_file_module, load_torch_state, set_torch_isa, stub_module, torch_env)
 
-CASES = ("torch", "ms_pynative", "ms_hybrid", "ms_graph")
+CASES = ("torch", "ms_pynative", "ms_hybrid", "ms_graph", "ms_pynative_sync", "ms_hybrid_sync")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -286,9 +288,12 @@ def worker_torch(args, threads, isa):
                  f"cpu capability {torch.backends.cpu.get_cpu_capability()}, ONEDNN_MAX_CPU_ISA {isa}")
 
 
-def worker_ms(args, threads, mode):
+def worker_ms(args, threads, mode, sync=False):
     import mindspore as ms
     import numpy as np
+
+    if sync:  # PyNative ops launched synchronously (system.pynative_synchronize)
+        ms.set_context(pynative_synchronize=True)
 
     if threads != "default":
         if args.ms_thread_api == "context":
@@ -308,7 +313,7 @@ def worker_ms(args, threads, mode):
     load_checkpoint_strict(args.ckpt, net)
     x = ms.Tensor(np.load(args.clip))
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "unset")
-    info = f"mindspore {ms.__version__}, {mode}, threads {threads}, ONEDNN_MAX_CPU_ISA {isa}"
+    info = f"mindspore {ms.__version__}, {mode}{', synchronous' if sync else ''}, threads {threads}, ONEDNN_MAX_CPU_ISA {isa}"
     return (lambda: net(x).asnumpy()), info
 
 
@@ -319,7 +324,7 @@ def run_worker(args):
     if case.startswith("torch"):
         fn, info = worker_torch(args, threads, case.split(":")[1])
     else:
-        fn, info = worker_ms(args, threads, case.split("_")[1])
+        fn, info = worker_ms(args, threads, case.split("_")[1], sync=case.endswith("_sync"))
     peak = PeakRSS()
     start = time.perf_counter()
     out = fn()
@@ -401,7 +406,8 @@ def format_table(rows, args, meta):
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     names = {"torch": "PyTorch (upstream mmagic)", "ms_pynative": "MindSpore PyNative",
-             "ms_hybrid": "MindSpore hybrid (jit stages)", "ms_graph": "MindSpore graph"}
+             "ms_hybrid": "MindSpore hybrid (jit stages)", "ms_graph": "MindSpore graph",
+             "ms_pynative_sync": "MindSpore PyNative, synchronous", "ms_hybrid_sync": "MindSpore hybrid, synchronous"}
     for r in rows:
         name = names[r["case"].split(":")[0]]
         if r["case"].startswith("torch:"):
