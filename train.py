@@ -1,4 +1,6 @@
-"""Train a model with the recipe in the config's ``train`` section (BasicVSR; VRT tasks 001-009; MetaSCI/EfficientSCI/Q-SCI; Spikling).
+"""Train a model with the recipe in the config's ``train`` section.
+
+Models: BasicVSR; VRT tasks 001-009; MetaSCI / EfficientSCI / Q-SCI; Spikling.
 
 Examples:
     python train.py --config_path configs/basicvsr/basicvsr_reds_train.yaml
