@@ -25,3 +25,15 @@ def frames(bikes):
     from mindediting.data.video_io import read_frames
 
     return read_frames(bikes, max_frames=6)
+
+
+@pytest.fixture
+def synchronous_pynative():
+    """PyNative ops on the calling thread (what load_network sets for VRT): same numbers, a fraction of the CPU
+    time (vrt_small golden 52 -> 8 s, vrt_small_denoise 311 -> 6 s on the loaded 2-core box)."""
+    import mindspore as ms
+
+    previous = ms.get_context("pynative_synchronize")
+    ms.set_context(pynative_synchronize=True)
+    yield
+    ms.set_context(pynative_synchronize=previous)

@@ -13,13 +13,9 @@ from tests.golden import golden_dir, load, load_config
 
 
 @pytest.fixture(autouse=True)
-def synchronous_pynative():
-    """PyNative ops on the calling thread (what load_network sets for VRT): same numbers, a fraction of the CPU
-    time (vrt_small golden 52 -> 8 s, vrt_small_denoise 311 -> 6 s on the loaded 2-core box)."""
-    previous = ms.get_context("pynative_synchronize")
-    ms.set_context(pynative_synchronize=True)
+def _sync(synchronous_pynative):
+    """Every VRT test runs with PyNative ops on the calling thread (tests/conftest.py)."""
     yield
-    ms.set_context(pynative_synchronize=previous)
 
 
 def _load_into(net, params):

@@ -34,12 +34,12 @@ ALLOWANCE_BYTES = 256 * 1024 ** 2
 
 def tiling_buffer_bytes(frames, height, width, scale, tile_frames):
     """Upper bound of the numpy memory ``test_video`` holds for a (1, frames, 3, height, width) float32 clip
-    with ``tile_frames`` > 0: the input, the clip-level sum (frames outputs), and either (while a temporal
-    clip runs) ``test_clip``'s sum, weight and quotient (3 x tile frames) or (at the end) the returned
-    quotient (frames outputs). Outputs are float32 3 x (height*scale) x (width*scale)."""
-    out_frame = 3 * height * scale * width * scale * 4
+    with ``tile_frames`` > 0: the input, the clip-level sum (frames outputs, divided in place at the end) and,
+    while a temporal clip runs, ``test_clip``'s sum (tile frames outputs, divided in place) and its one-plane
+    weight (height*scale x width*scale). Outputs are float32 3 x (height*scale) x (width*scale)."""
+    plane = height * scale * width * scale * 4
     t = min(tile_frames, frames)
-    return frames * 3 * height * width * 4 + max(frames + 3 * t, 2 * frames) * out_frame
+    return frames * 3 * height * width * 4 + (frames + t) * 3 * plane + plane
 
 
 def peak_rss_bytes():
@@ -138,10 +138,10 @@ def test_longer_clip_more_calls_same_patch_shape():
 def test_buffer_count_by_hand():
     frame = 3 * 1080 * 1920 * 4  # one float32 1080p output frame, 23.73 MiB
     lr = frame // 16
-    # long clip: the end (sum + returned quotient) dominates; short clip: a running temporal clip does
-    assert tiling_buffer_bytes(100, 270, 480, 4, 12) == 100 * lr + 200 * frame
-    assert tiling_buffer_bytes(6, 270, 480, 4, 4) == 6 * lr + (6 + 12) * frame
-    assert tiling_buffer_bytes(5, 270, 480, 4, 12) == 5 * lr + (5 + 15) * frame  # tile longer than the clip
+    plane = frame // 3  # test_clip's weight: one output-size plane
+    assert tiling_buffer_bytes(100, 270, 480, 4, 12) == 100 * lr + 112 * frame + plane
+    assert tiling_buffer_bytes(6, 270, 480, 4, 4) == 6 * lr + (6 + 4) * frame + plane
+    assert tiling_buffer_bytes(5, 270, 480, 4, 12) == 5 * lr + (5 + 5) * frame + plane  # tile longer than the clip
 
 
 def test_1080p_buffers_match_the_count():
@@ -151,9 +151,10 @@ def test_1080p_buffers_match_the_count():
     assert row["shape"] == [1, 6, 3, 1080, 1920] and row["calls"] == 2 * 66 and row["patch"] == [1, 4, 3, 64, 64]
     assert abs(row["mean"] - row["in_mean"]) < 1e-4  # nearest x4 keeps the mean: every pixel was blended
     bound = tiling_buffer_bytes(6, 270, 480, 4, 4) - 6 * 3 * 270 * 480 * 4  # the input existed at the base
-    # the bound counts 6 + 3 x 4 = 18 frames; the real peak is 16: while the second clip (frames 2-5) divides,
-    # frames 4 and 5 of the (lazily zeroed) clip-level sum have not been written yet
-    exact = 16 * 3 * 1080 * 1920 * 4
+    # the bound counts 6 + 4 = 10 frames and a weight plane; the real peak is the 10 frames: right after the
+    # second clip (frames 2-5) is added, the clip-level sum holds all 6 frames (pages of the lazily zeroed sum
+    # count once written) and the clip's result 4 more, its weight plane already freed
+    exact = 10 * 3 * 1080 * 1920 * 4
     grown = row["peak"] - row["base"]
     assert exact - 16 * MIB <= grown <= bound + 32 * MIB, (grown / MIB, exact / MIB, bound / MIB)
 

@@ -92,11 +92,13 @@ def _golden_tiling(case):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("synchronous_pynative")
 def test_vrt_small_wholeclip_matches_upstream_tiling():
     _golden_tiling("vrt_small_wholeclip")
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("synchronous_pynative")
 def test_vrt_small_tiled_matches_upstream_tiling():
     _golden_tiling("vrt_small_tiled")
 

@@ -55,30 +55,31 @@ def test_clip(lq, model, scale, window_size, tile, tile_overlap, nonblind_denois
     stride = size - overlap
     h_starts, w_starts = _starts(h, size, stride), _starts(w, size, stride)
     acc = np.zeros((b, d, c, h * scale, w * scale), np.float32)
-    weight = np.zeros_like(acc)
+    # upstream keeps a full-size weight; it only varies over (height, width), so one plane holds the same counts
+    weight = np.zeros((h * scale, w * scale), np.float32)
     for hi in h_starts:
         for wi in w_starts:
             out = _run(model, lq[..., hi:hi + size, wi:wi + size])
-            mask = np.ones_like(out)
+            mask = np.ones(out.shape[-2:], np.float32)
             # the same index expressions as upstream: -overlap // 2 is floor(-overlap / 2)
             if hi < h_starts[-1]:
                 out[..., -overlap // 2:, :] = 0
-                mask[..., -overlap // 2:, :] = 0
+                mask[-overlap // 2:, :] = 0
             if wi < w_starts[-1]:
                 out[..., :, -overlap // 2:] = 0
-                mask[..., :, -overlap // 2:] = 0
+                mask[:, -overlap // 2:] = 0
             if hi > h_starts[0]:
                 out[..., :overlap // 2, :] = 0
-                mask[..., :overlap // 2, :] = 0
+                mask[:overlap // 2, :] = 0
             if wi > w_starts[0]:
                 out[..., :, :overlap // 2] = 0
-                mask[..., :, :overlap // 2] = 0
-            region = (Ellipsis, slice(hi * scale, (hi + size) * scale), slice(wi * scale, (wi + size) * scale))
-            acc[region] += out
-            weight[region] += mask
+                mask[:, :overlap // 2] = 0
+            rows, cols = slice(hi * scale, (hi + size) * scale), slice(wi * scale, (wi + size) * scale)
+            acc[..., rows, cols] += out
+            weight[rows, cols] += mask
             if progress is not None:
                 progress.update(1)
-    return acc / weight
+    return np.divide(acc, weight, out=acc)  # in place: no second full-size array
 
 
 def count_model_calls(shape, tile, tile_overlap):
@@ -123,7 +124,7 @@ def test_video(lq, model, scale, window_size, tile=(40, 128, 128), tile_overlap=
             acc[:, di:di + frames] += test_clip(lq[:, di:di + frames], model, scale, window_size, tile, tile_overlap,
                                                 nonblind_denoising, bar)
             weight[:, di:di + frames] += 1.0
-        return acc / weight
+        return np.divide(acc, weight, out=acc)  # in place: no second full-size array
     finally:
         if bar is not None:
             bar.close()
