@@ -31,15 +31,13 @@ def main(argv=None):
     from mindediting.convert.pth_reader import CheckpointError
     from mindediting.data.sci import SCIDataError
     from mindediting.engine.sci_eval import SCIEvalError, run_sci_eval
+    from mindediting.utils.cli import run_cli
 
-    try:
+    def body():
         cfg = load_config(args.config_path, args.overrides)
-        results = run_sci_eval(cfg, ckpt=args.ckpt, output_dir=args.output_dir)
-    except (ConfigError, CheckpointError, SCIDataError, SCIEvalError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(results["table"])
-    return 0
+        print(run_sci_eval(cfg, ckpt=args.ckpt, output_dir=args.output_dir)["table"])
+
+    return run_cli(body, errors=(ConfigError, CheckpointError, SCIDataError, SCIEvalError))
 
 
 if __name__ == "__main__":

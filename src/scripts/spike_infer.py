@@ -71,13 +71,16 @@ def main(argv=None):
     from mindediting.config import ConfigError
     from mindediting.convert.pth_reader import CheckpointError
     from mindediting.engine.spike_pipeline import run
+    from mindediting.utils.cli import run_cli
 
-    try:
-        opts = options_from(args)
-        results = run(progress=True, **opts)
-    except (ConfigError, CheckpointError, ValueError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    def body():
+        report(run(progress=True, **options_from(args)))
+
+    return run_cli(body, errors=(ConfigError, CheckpointError, ValueError, OSError))
+
+
+def report(results):
+    """One line per method: frames, PSNR/SSIM when ground truth was given, the MP4 path."""
     for method, res in results.items():
         line = f"{method}: {res['num_frames']} frame(s)"
         if "psnr" in res:
@@ -85,7 +88,6 @@ def main(argv=None):
         if res.get("mp4"):
             line += f", video {res['mp4']}"
         print(line)
-    return 0
 
 
 if __name__ == "__main__":
