@@ -16,7 +16,39 @@ PARTITIONS = {
 }
 
 
-class REDSTrainSet:
+class ClipWindows:
+    """Sampling of frame windows shared by the clip-folder training sets (REDS, DAVIS denoising): one sample per
+    (clip, frame); subclasses set ``clips`` (clip -> sorted frame names), ``num_frames``, ``interval_list``,
+    ``random_reverse`` and call :meth:`index_windows`."""
+
+    def index_windows(self, gt_root):
+        """Refuse clips shorter than one window; one sample per (clip, start frame)."""
+        need = self.num_frames * max(self.interval_list)
+        short = [c for c, f in self.clips.items() if len(f) < need]
+        if short:
+            raise ValueError(f"{gt_root}: clip '{short[0]}' has {len(self.clips[short[0]])} frames, "
+                             f"fewer than num_frames x max interval = {need}")
+        self.samples = [(c, i) for c, f in self.clips.items() for i in range(len(f))]
+
+    def __len__(self):
+        return len(self.samples)
+
+    def frame_keys(self, index, rng):
+        """Keys of the window of sample ``index``: starts at its frame (random start when it would run past the
+        clip end), frame interval drawn from ``interval_list``, reversed half the time with ``random_reverse``."""
+        clip, start = self.samples[index]
+        names = self.clips[clip]
+        interval = int(rng.choice(self.interval_list))
+        last_start = len(names) - self.num_frames * interval
+        if start > last_start:
+            start = int(rng.integers(0, last_start + 1))
+        keys = [f"{clip}/{names[i]}" for i in range(start, start + self.num_frames * interval, interval)]
+        if self.random_reverse and rng.random() < 0.5:
+            keys.reverse()
+        return keys
+
+
+class REDSTrainSet(ClipWindows):
     def __init__(self, gt_root, lq_root, num_frames=15, gt_patch_size=256, scale=4, interval_list=(1,),
                  random_reverse=False, use_hflip=True, use_vflip=True, use_transpose=True,
                  val_partition="REDS4", clips=None, mirror=False, seed=0):
@@ -38,29 +70,9 @@ class REDSTrainSet:
         if missing:
             raise ValueError(f"{gt_root}: clip '{missing[0]}' not found")
         self.clips = {c: sorted(frames[c]) for c in wanted}
-        need = self.num_frames * max(self.interval_list)
-        short = [c for c, f in self.clips.items() if len(f) < need]
-        if short:
-            raise ValueError(f"{gt_root}: clip '{short[0]}' has {len(self.clips[short[0]])} frames, "
-                             f"fewer than num_frames x max interval = {need}")
-        self.samples = [(c, i) for c, f in self.clips.items() for i in range(len(f))]
+        self.index_windows(gt_root)
         if not self.samples:
             raise ValueError(f"{gt_root}: no training clips left after removing the {val_partition} partition")
-
-    def __len__(self):
-        return len(self.samples)
-
-    def frame_keys(self, index, rng):
-        clip, start = self.samples[index]
-        names = self.clips[clip]
-        interval = int(rng.choice(self.interval_list))
-        last_start = len(names) - self.num_frames * interval
-        if start > last_start:
-            start = int(rng.integers(0, last_start + 1))
-        keys = [f"{clip}/{names[i]}" for i in range(start, start + self.num_frames * interval, interval)]
-        if self.random_reverse and rng.random() < 0.5:
-            keys.reverse()
-        return keys
 
     def get(self, index, epoch=0):
         """``(lq (T,3,h,w), gt (T,3,H,W))`` float32 in [0, 1] for sample ``index`` of ``epoch``."""

@@ -27,6 +27,7 @@ import os
 import numpy as np
 
 from mindediting.data.lmdb_io import FolderReader, LmdbReader
+from mindediting.data.reds import ClipWindows
 from mindediting.data.transforms import augment, paired_random_crop, sample_rng, to_chw_float
 from mindediting.data.vimeo90k import read_septuplet_list
 
@@ -60,7 +61,7 @@ def read_clip_meta(meta_file):
     return clips
 
 
-class DAVISDenoiseTrainSet:
+class DAVISDenoiseTrainSet(ClipWindows):
     """Clean frames + Gaussian noise of a random level + its sigma map (VRT non-blind denoising, task 008)."""
 
     def __init__(self, gt_root, meta_file=None, num_frames=6, gt_patch_size=192, interval_list=(1,),
@@ -95,27 +96,7 @@ class DAVISDenoiseTrainSet:
                 c = wrong[0]
                 raise ValueError(f"{meta_file}: clip '{c}' is listed with {listed[c]} frames but {gt_root} has "
                                  f"{len(self.clips[c])}")
-        need = self.num_frames * max(self.interval_list)
-        short = [c for c, f in self.clips.items() if len(f) < need]
-        if short:
-            raise ValueError(f"{gt_root}: clip '{short[0]}' has {len(self.clips[short[0]])} frames, "
-                             f"fewer than num_frames x max interval = {need}")
-        self.samples = [(c, i) for c, f in self.clips.items() for i in range(len(f))]
-
-    def __len__(self):
-        return len(self.samples)
-
-    def frame_keys(self, index, rng):
-        clip, start = self.samples[index]
-        names = self.clips[clip]
-        interval = int(rng.choice(self.interval_list))
-        last_start = len(names) - self.num_frames * interval
-        if start > last_start:
-            start = int(rng.integers(0, last_start + 1))
-        keys = [f"{clip}/{names[i]}" for i in range(start, start + self.num_frames * interval, interval)]
-        if self.random_reverse and rng.random() < 0.5:
-            keys.reverse()
-        return keys
+        self.index_windows(gt_root)
 
     def get(self, index, epoch=0):
         """``(lq (T, 4, P, P), gt (T, 3, P, P))`` float32: noisy frames + sigma/255 map, clean frames."""
