@@ -282,6 +282,8 @@ class FolderReader:
         return read_image(path)
 
 
-def open_store(path):
-    """:class:`LmdbReader` for a ``*.lmdb`` path, else :class:`FolderReader`."""
-    return LmdbReader(path) if str(path).rstrip("/").endswith(".lmdb") else FolderReader(path)
+def open_store(path, ext=".png"):
+    """:class:`LmdbReader` for a ``*.lmdb`` path, else :class:`FolderReader` of ``<key><ext>`` files."""
+    if str(path).rstrip("/").endswith(".lmdb"):
+        return LmdbReader(path)
+    return FolderReader(path, ext=ext if ext.startswith(".") else "." + ext)

@@ -21,6 +21,16 @@ class ClipWindows:
     (clip, frame); subclasses set ``clips`` (clip -> sorted frame names), ``num_frames``, ``interval_list``,
     ``random_reverse`` and call :meth:`index_windows`."""
 
+    @staticmethod
+    def frames_by_clip(keys):
+        """``{clip: [frame names]}`` from ``<clip>/<frame>`` store keys (keys without a clip are ignored)."""
+        frames = {}
+        for key in keys:
+            clip, _, frame = key.rpartition("/")
+            if clip:
+                frames.setdefault(clip, []).append(frame)
+        return frames
+
     def index_windows(self, gt_root):
         """Refuse clips shorter than one window; one sample per (clip, start frame)."""
         need = self.num_frames * max(self.interval_list)
@@ -60,10 +70,7 @@ class REDSTrainSet(ClipWindows):
         self.random_reverse, self.mirror = bool(random_reverse), bool(mirror)
         self.flips = dict(hflip=use_hflip, vflip=use_vflip, transpose=use_transpose)
         self.seed = int(seed)
-        frames = {}
-        for key in self.gt.keys():
-            clip, _, frame = key.rpartition("/")
-            frames.setdefault(clip, []).append(frame)
+        frames = self.frames_by_clip(self.gt.keys())
         skip = set(PARTITIONS[val_partition])
         wanted = [c for c in (clips or sorted(frames)) if c not in skip]
         missing = [c for c in wanted if c not in frames]

@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-from mindediting.data.lmdb_io import FolderReader, LmdbReader
+from mindediting.data.lmdb_io import open_store
 from mindediting.data.reds import ClipWindows
 from mindediting.data.transforms import augment, paired_random_crop, sample_rng, to_chw_float
 from mindediting.data.vimeo90k import read_septuplet_list
@@ -34,13 +34,6 @@ from mindediting.data.vimeo90k import read_septuplet_list
 KAIR_JITTER = 0.05  # KAIR: transforms.ColorJitter(0.05, 0.05, 0.05, 0.05) when color_jitter is true
 VFI_INPUTS = (1, 3, 5, 7)  # KAIR num_frame 7, temporal_scale 2: [1..7][::2]
 VFI_TARGET = 4
-
-
-def open_frames(path, ext=".png"):
-    """LMDB reader for ``*.lmdb``, else a folder reader of ``<root>/<key><ext>`` files."""
-    if str(path).rstrip("/").endswith(".lmdb"):
-        return LmdbReader(path)
-    return FolderReader(path, ext=ext if ext.startswith(".") else "." + ext)
 
 
 def read_clip_meta(meta_file):
@@ -70,18 +63,14 @@ class DAVISDenoiseTrainSet(ClipWindows):
         if not 0 <= float(sigma_min) <= float(sigma_max):
             raise ValueError(f"train.sigma_min {sigma_min} / train.sigma_max {sigma_max}: need 0 <= min <= max "
                              "(0-255 scale; KAIR 0 and 50)")
-        self.gt = open_frames(gt_root, frame_ext)
+        self.gt = open_store(gt_root, frame_ext)
         self.num_frames, self.gt_patch_size = int(num_frames), int(gt_patch_size)
         self.interval_list = [int(i) for i in interval_list]
         self.random_reverse = bool(random_reverse)
         self.flips = dict(hflip=use_hflip, vflip=use_vflip, transpose=use_transpose)
         self.sigma_min, self.sigma_max = float(sigma_min), float(sigma_max)
         self.seed = int(seed)
-        frames = {}
-        for key in self.gt.keys():
-            clip, _, frame = key.rpartition("/")
-            if clip:
-                frames.setdefault(clip, []).append(frame)
+        frames = self.frames_by_clip(self.gt.keys())
         if not frames:
             raise ValueError(f"{gt_root}: no <clip>/<frame>{frame_ext} images found")
         listed = read_clip_meta(meta_file) if meta_file else None
@@ -120,7 +109,7 @@ class VimeoVFITrainSet:
 
     def __init__(self, gt_root, meta_file, gt_patch_size=192, random_reverse=True, use_hflip=True, use_vflip=True,
                  use_transpose=True, color_jitter=True, seed=0):
-        self.gt = open_frames(gt_root)
+        self.gt = open_store(gt_root)
         self.clips = read_septuplet_list(meta_file)
         self.gt_patch_size = int(gt_patch_size)
         self.random_reverse = bool(random_reverse)
