@@ -24,3 +24,31 @@ def run_cli(body, errors=USER_ERRORS, report=print_error):
         report(err)
         return EXIT_USER_ERROR
     return 0 if code is None else code
+
+
+# ------------------------------------------------------------------------------------ one argument convention
+DEVICES = ("CPU", "GPU", "Ascend")
+MODES = ("pynative", "graph", "hybrid")
+
+
+def script_parser(doc, config_help="experiment YAML (configs/<model>/*.yaml)", output_help="output folder",
+                  config_required=True):
+    """An ``argparse`` parser with the options every network-running script shares: ``--config_path``,
+    ``--output_dir``, ``--device_target``, ``--mode`` (``--help`` comes with argparse). Add the script's own
+    options, then parse with :func:`parse_script_args`, which adds the ``section.key=value`` overrides."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config_path", required=config_required, help=config_help)
+    parser.add_argument("--output_dir", help=output_help)
+    parser.add_argument("--device_target", choices=DEVICES, help="overrides system.device_target (default CPU)")
+    parser.add_argument("--mode", choices=MODES,
+                        help="overrides system.mode; hybrid: PyNative loop with graph-compiled stages")
+    return parser
+
+
+def parse_script_args(parser, argv=None):
+    """Parse ``argv`` with overrides ``section.key=value`` allowed in any position, between options too
+    (``a.b=1 --ckpt W c.d=2``)."""
+    parser.add_argument("overrides", nargs="*", help="config overrides section.key=value, e.g. eval.crop_border=4")
+    return parser.parse_intermixed_args(argv)

@@ -1,0 +1,195 @@
+"""One spec per model name: everything train.py, eval.py, infer.py, export.py and the weight converter need
+to know about a model, in one place.
+
+A :class:`ModelSpec` names its network Cell, its task, its trainer, evaluator and inference adapter as
+``"package.module:Name"`` strings, so this module imports nothing above it and a model's code is imported
+only when that model is used. Adding a model = its model file + one :func:`register` call (below for the
+built-in ones, or in user code before calling a script's ``main(argv)``) + its configs.
+
+Entry points read the spec; nothing outside this file and ``mindediting/models/`` compares model names.
+"""
+import dataclasses
+import inspect
+from dataclasses import dataclass, field
+
+from mindediting.utils.resolve import resolve
+
+TASKS = ("video_sr", "video_restoration", "video_sci", "spike", "flow")
+TILINGS = ("generic", "vrt", "none")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the engine needs to know about one model.
+
+    Attributes:
+        name: the ``model.name`` of configs and ``build_model``.
+        cell: ``"module:Class"`` of the network; its constructor takes the upstream arguments.
+        task: one of :data:`TASKS`.
+        inputs: names of the network's inputs, in call order (export takes one ``--input_shape`` each).
+        layout: the inputs' layout and value range, for people and error messages.
+        weights: ``"module:function"`` mapping an upstream state dict (numpy) to the Cell's parameter names,
+            called as ``f(state, **ctor_kwargs)``; None when upstream keys are already ours.
+        weight_args: upstream constructor arguments that name a weight file for a sub-network, as
+            ``{arg: (attribute of the sub-cell, "module:mapping")}``. :func:`build_model` takes them out of the
+            constructor call and loads the file after construction (layers never open files).
+        init_weights: mapping used for an upstream ``.pth`` given as ``train.init_from`` when it differs from
+            ``weights`` (Q-SCI starts from a full-precision EfficientSCI checkpoint).
+        trainer: ``"module:Class"`` of the task trainer (constructor ``(cfg, run_dir, rank, world_size,
+            progress)``), or None when train.py cannot train this model.
+        evaluator: ``"module:function"`` called as ``f(cfg, ckpt=None, output_dir=None, progress=True)``.
+        inference: ``"module:function"`` called as ``f(cfg, request)`` (see :mod:`mindediting.engine.video_task`).
+        tiling: how long/large inputs are split for evaluation: ``generic`` (chunks and tiles of the engine),
+            ``vrt`` (VRT's own ``test_video`` blending), ``none``.
+        scale: the output/input size ratio when the config does not say (``data.scale``).
+        pynative_synchronize: run PyNative ops synchronously by default (halves VRT's CPU time here).
+        channel_axis: SCI only: the measurement and ``mask_s`` carry a channel axis ``(B, 1, H, W)``.
+        compression_ratio: SCI only: the number of frames the network reconstructs per measurement, when fixed.
+    """
+
+    name: str
+    cell: str
+    task: str
+    inputs: tuple = ("lq",)
+    layout: str = "lq (N, T, C, h, w) float32 in [0, 1]"
+    weights: str = None
+    weight_args: dict = field(default_factory=dict)
+    init_weights: str = None
+    trainer: str = None
+    evaluator: str = None
+    inference: str = None
+    tiling: str = "generic"
+    scale: int = 1
+    pynative_synchronize: bool = False
+    channel_axis: bool = True
+    compression_ratio: int = None
+
+    def __post_init__(self):
+        if self.task not in TASKS:
+            raise ValueError(f"model spec '{self.name}': task '{self.task}' is not one of {', '.join(TASKS)}")
+        if self.tiling not in TILINGS:
+            raise ValueError(f"model spec '{self.name}': tiling '{self.tiling}' is not one of {', '.join(TILINGS)}")
+        for attr in ("cell", "weights", "init_weights", "trainer", "evaluator", "inference"):
+            value = getattr(self, attr)
+            if value is not None and ":" not in str(value):
+                raise ValueError(f"model spec '{self.name}': {attr} '{value}' must look like 'package.module:Name'")
+
+    def entry(self, attr, purpose):
+        """The object named by ``self.<attr>``; ValueError naming the model and the missing capability."""
+        value = getattr(self, attr)
+        if value is None:
+            raise ValueError(f"model '{self.name}' ({self.task}) has no {attr}: {purpose} is not available for it")
+        return resolve(value)
+
+    def cell_class(self):
+        return resolve(self.cell)
+
+    def constructor_args(self):
+        """``{name: inspect.Parameter}`` the config's ``model.args`` may hold (the Cell's + :attr:`weight_args`)."""
+        params = dict(inspect.signature(self.cell_class().__init__).parameters)
+        params.pop("self", None)
+        for arg in self.weight_args:
+            params[arg] = inspect.Parameter(arg, inspect.Parameter.KEYWORD_ONLY, default=None)
+        return params
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+
+_SPECS = {}
+
+
+def register(spec, replace=False):
+    """Add ``spec`` under ``spec.name``; a second spec of the same name needs ``replace=True``."""
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"register() takes a ModelSpec, got {type(spec).__name__}")
+    if spec.name in _SPECS and not replace:
+        raise ValueError(f"model '{spec.name}' is already registered (pass replace=True to override it)")
+    _SPECS[spec.name] = spec
+    return spec
+
+
+def unregister(name):
+    """Remove ``name`` (tests that register toy models clean up with this)."""
+    _SPECS.pop(name, None)
+
+
+def get(name):
+    """The spec of ``name``; ValueError listing the valid names otherwise."""
+    try:
+        return _SPECS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown model '{name}'; valid names: {', '.join(names())}") from None
+
+
+def names():
+    return sorted(_SPECS)
+
+
+def build_model(name, **kwargs):
+    """Build ``name`` with the upstream constructor arguments, in inference mode.
+
+    Weight-file arguments of the spec (e.g. BasicVSR's ``spynet_pretrained``) are loaded into their sub-network
+    after construction through the one weight loader, :func:`mindediting.convert.weights.load_weights`.
+    """
+    spec = get(name)
+    files = {arg: kwargs.pop(arg) for arg in list(kwargs) if arg in spec.weight_args}
+    net = spec.cell_class()(**kwargs)
+    for arg, path in files.items():
+        if path is None:
+            continue
+        from mindediting.convert.weights import load_weights
+
+        attribute, mapping = spec.weight_args[arg]
+        target = getattr(net, attribute) if attribute else net
+        load_weights(target, path, mapping=resolve(mapping) if mapping else None)
+    net.set_train(False)
+    return net
+
+
+def model_module(name):
+    """The module that defines model ``name``'s Cell."""
+    import importlib
+
+    return importlib.import_module(get(name).cell.split(":")[0])
+
+
+# ------------------------------------------------------------------------------------------- built-in models
+_VIDEO = dict(evaluator="mindediting.engine.video_task:evaluate", inference="mindediting.engine.video_task:infer")
+_SCI = dict(task="video_sci", inputs=("meas", "mask", "mask_s"),
+            layout="meas (B, 1, H, W), mask (B, cr, H, W), mask_s (B, 1, H, W) float32",
+            trainer="mindediting.engine.sci_trainer:SCITrainer", evaluator="mindediting.engine.sci_task:evaluate",
+            inference="mindediting.engine.sci_task:infer", tiling="none")
+
+register(ModelSpec(
+    name="basicvsr", cell="mindediting.models.basicvsr:BasicVSRNet", task="video_sr", scale=4,
+    weights="mindediting.models.basicvsr:convert_state_dict",
+    weight_args={"spynet_pretrained": ("spynet", "mindediting.models.common.spynet:convert_state_dict")},
+    trainer="mindediting.engine.trainer:Trainer", **_VIDEO))
+register(ModelSpec(
+    name="spynet", cell="mindediting.models.common.spynet:SPyNet", task="flow", inputs=("ref", "supp"),
+    layout="ref, supp (N, 3, H, W) float32 RGB in [0, 1] -> flow (N, 2, H, W)",
+    weights="mindediting.models.common.spynet:convert_state_dict",
+    weight_args={"pretrained": ("", "mindediting.models.common.spynet:convert_state_dict")}, tiling="none"))
+register(ModelSpec(
+    name="vrt", cell="mindediting.models.vrt:VRT", task="video_restoration", scale=4, tiling="vrt",
+    layout="lq (N, T, C, h, w) float32 in [0, 1] (C = 4 with the noise-level map for denoising)",
+    weights="mindediting.models.vrt:convert_state_dict",
+    weight_args={"spynet_path": ("spynet", "mindediting.models.common.vrt_spynet:convert_state_dict")},
+    trainer="mindediting.engine.trainer:Trainer", pynative_synchronize=True, **_VIDEO))
+register(ModelSpec(
+    name="metasci", cell="mindediting.models.metasci:MetaSCI", weights="mindediting.models.metasci:convert_state_dict",
+    compression_ratio=8, **_SCI))
+register(ModelSpec(
+    name="efficientsci", cell="mindediting.models.efficientsci:EfficientSCI",
+    weights="mindediting.models.efficientsci:convert_state_dict", **_SCI))
+register(ModelSpec(
+    name="qsci", cell="mindediting.models.qsci:QuantizedSCI", weights="mindediting.models.qsci:convert_state_dict",
+    init_weights="mindediting.models.efficientsci:convert_state_dict", channel_axis=False,
+    **dict(_SCI, layout="meas (B, H, W), mask (B, cr, H, W), mask_s (B, H, W) float32")))
+register(ModelSpec(
+    name="spikling", cell="mindediting.models.spikling:Generator", task="spike", inputs=("spikes",),
+    layout="spikes (N, 32, H, W) float32 in {-1, 1} (H, W multiples of 4)",
+    weights="mindediting.models.spikling:convert_state_dict", trainer="mindediting.engine.spike_trainer:SpikeTrainer",
+    evaluator="mindediting.engine.spike_task:evaluate", inference="mindediting.engine.spike_task:infer",
+    tiling="none"))
