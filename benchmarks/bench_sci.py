@@ -25,8 +25,8 @@ path; only the glue is replaced: the ``MODELS`` registry (a decorator that retur
 file; the Bayer demosaic import of ``gap_denoise.py`` (colour path only) is a stub.
 
 Weights: one seeded set written in the upstream key layout as ``weights.pth`` without torch
-(``tests/torch_format.save_pth``). Ours: ``load_and_convert('metasci', ...)`` -> ``save_ckpt`` -> strict
-``load_param_into_net``; upstream: ``load_state_dict(strict=True)``. Upstream cases run first; every other
+(``benchmarks/torch_format.save_pth``). Ours: ``load_and_convert(pth, metasci.convert_state_dict)`` ->
+``save_ckpt`` -> strict ``load_param_into_net``; upstream: ``load_state_dict(strict=True)``. Upstream cases run first; every other
 case compares its first output with the upstream one (max abs diff in the table) before it is timed.
 
 Time = median over ``--repeats`` runs after one warm-up run (graph mode: the warm-up includes compilation,
@@ -90,8 +90,8 @@ def write_metasci_weights(path, seed=1):
     """Seeded weights in the upstream key layout (the toolbox's keys are our Cell's parameter names)."""
     import numpy as np
 
+    from benchmarks.torch_format import save_pth
     from mindediting.models import build_model
-    from tests.torch_format import save_pth
 
     rng = np.random.RandomState(seed)
     state = {}
@@ -185,12 +185,13 @@ def worker_metasci(args, size, mode, threads):
         ms.set_context(mode=ms.GRAPH_MODE)
     from mindediting.convert.converter import load_and_convert, save_ckpt
     from mindediting.models import build_model
+    from mindediting.models.metasci import convert_state_dict
 
     net = build_model("metasci")
     if mode == "hybrid":
         net.jit_stages()
     ckpt = os.path.join(args.ref_dir, f"metasci_{mode}_{os.getpid()}.ckpt")
-    save_ckpt(load_and_convert("metasci", args.pth), ckpt)
+    save_ckpt(load_and_convert(args.pth, convert_state_dict), ckpt)
     not_loaded, _ = ms.load_param_into_net(net, ms.load_checkpoint(ckpt), strict_load=True)
     if not_loaded:
         raise SystemExit(f"bench_sci: parameters not loaded from {ckpt}: {not_loaded}")

@@ -10,7 +10,7 @@ Cases, each in its own subprocess:
 
 * ``loader``: batches/s of ``TrainLoader`` for folder and LMDB storage and ``--loader_workers`` worker processes
   (0 = in the training process). The first batch (pool start-up) is reported apart.
-* ``step``: seconds per training iteration of ``mindediting.engine.trainer.Trainer`` (forward, backward, Adam)
+* ``step``: seconds per training iteration of ``mindediting.engine.video_trainer.VideoTrainer`` (forward, backward, Adam)
   in PyNative and graph mode; the first iteration (graph compilation) is reported apart.
 * ``msrun``: ``train.py`` under ``scripts/run_distribute_train_gpu.sh`` (msrun, CPU collectives) with 1 and 2
   workers, same per-device batch: seconds per iteration and samples/s over all workers (from the rank logs).
@@ -101,7 +101,7 @@ def train_config(args, gt_root, lq_root, mode, run_dir):
     return {
         "model": {"name": "basicvsr", "args": {"mid_channels": args.mid_channels, "num_blocks": args.num_blocks}},
         "train": dict(dataset="reds", gt_root=gt_root, lq_root=lq_root, val_partition="none",
-                      num_frames=args.num_frames, gt_patch_size=args.gt_patch_size, batch_size=args.batch_size,
+                      num_frames=args.num_frames, patch_size=args.gt_patch_size, batch_size=args.batch_size,
                       num_workers=0, total_iters=args.steps + 1, periods=[args.steps + 1], restart_weights=[1.0],
                       fix_iter=0, log_interval=1000, val_interval=0, save_interval=10 ** 9, keep_last=1,
                       output_dir=run_dir),
@@ -112,7 +112,7 @@ def train_config(args, gt_root, lq_root, mode, run_dir):
 # ------------------------------------------------------------------------------------------- workers
 def worker_loader(spec):
     from mindediting.data.transforms import TrainLoader
-    from mindediting.engine.trainer import build_train_set, train_options
+    from mindediting.engine.video_trainer import build_train_set, train_options
 
     cfg = spec["cfg"]
     opts = train_options(cfg)
@@ -133,7 +133,7 @@ def worker_step(spec):
     import mindspore as ms
 
     from mindediting.engine.runtime import setup_runtime
-    from mindediting.engine.trainer import Trainer
+    from mindediting.engine.video_trainer import VideoTrainer as Trainer
 
     cfg = spec["cfg"]
     setup_runtime(cfg, argparse.Namespace(device_target=None, mode=None))

@@ -9,14 +9,14 @@ unless --ckpt is given; speed and memory do not depend on the weights.
 
 Modes (``--mode``, several allowed): ``pynative``; ``graph`` (GRAPH_MODE context: the whole construct is
 compiled; fails for VRT, see configs/vrt/README.md); ``hybrid`` (PyNative with the TMSA blocks and fusions
-graph-compiled by ``mindediting.models.vrt.jit_stage_cells``); ``pynative_sync`` / ``hybrid_sync``: the same with
+graph-compiled by ``jit_stage_cells`` below); ``pynative_sync`` / ``hybrid_sync``: the same with
 ``ms.set_context(pynative_synchronize=True)`` (PyNative ops run on the calling thread instead of MindSpore's
 asynchronous launch queue, whose worker threads cost CPU time on this box).
 
 Side by side with upstream PyTorch (``--torch``): one forward of the whole network on a fixed real input
 (``--side_shape`` frames, height, width; no tiling), MindSpore PyNative vs upstream ``models/network_vrt.py``
 of JingyunLiang/VRT imported by file path from ``--vrt_root`` (an extracted checkout outside this repo), with
-the same seeded random weights: written once in the upstream layout (``tests/torch_format.save_pth``), loaded
+the same seeded random weights: written once in the upstream layout (``benchmarks/torch_format.save_pth``), loaded
 by torch with ``load_state_dict`` and by MindSpore through the converter. torch comes from ``--torch_path``
 (``pip install --target``). torchvision's CPU build is not on PyPI (its wheel links CUDA libraries), so the
 torch worker gets a stand-in ``torchvision.ops.deform_conv2d`` written here with torch ops (grid_sample
@@ -164,8 +164,9 @@ def prepare_side(args, margs):
     """Fixed input clip, upstream-layout weights and the converted checkpoint in ``args.workdir``."""
     import numpy as np
 
+    from benchmarks.torch_format import save_pth
     from mindediting.convert.converter import load_and_convert, save_ckpt
-    from tests.torch_format import save_pth
+    from mindediting.models.vrt import convert_state_dict
 
     os.makedirs(args.workdir, exist_ok=True)
     frames, height, width = args.side_shape
@@ -180,11 +181,32 @@ def prepare_side(args, margs):
         save_pth({"params": random_upstream_weights(margs, args.seed)}, paths["pth"] + ".partial")
         os.replace(paths["pth"] + ".partial", paths["pth"])
     if not os.path.exists(paths["ckpt"]):
-        save_ckpt(load_and_convert("vrt", paths["pth"], **margs), paths["ckpt"])
+        save_ckpt(load_and_convert(paths["pth"], convert_state_dict, **margs), paths["ckpt"])
     return paths
 
 
 MODES = ["pynative", "graph", "hybrid", "pynative_sync", "hybrid_sync"]
+
+
+def jit_stage_cells(cell):
+    """Graph-compile (``ms.jit``) every TMSA block and GEGLU fusion (``pa_fuse``) inside ``cell``, while the frame
+    loops, the memory-bounding groups and the flows stay in PyNative. Each compiles on its first call per input
+    shape and is reused later; outputs equal PyNative's (same kernels). The deformable alignment stays in
+    PyNative (its list arguments would recompile it on every call) and so does SpyNet (compiled, its list of
+    multi-level flows came back misordered). Returns the compiled cells.
+
+    Not wired to ``system.mode: hybrid`` (VRT has no ``jit_stages``): on the official 001 model it gave no gain
+    over synchronous PyNative (50.5 vs 53.1 CPU s per forward after compiling) but cost 155 CPU s of compilation
+    and a 10.6 GB peak RSS (one memory plan per compiled block) against 1.9 GB; configs/vrt/README.md. It lives
+    here, with the benchmark that measured it (tests/test_vrt.py checks its outputs)."""
+    import mindspore as ms
+
+    from mindediting.models.common.window_attention import TMSA
+
+    cells = [sub for name, sub in cell.cells_and_names() if isinstance(sub, TMSA) or name.endswith("pa_fuse")]
+    for sub in cells:
+        sub.construct = ms.jit(sub.construct)
+    return cells
 
 
 def setup_mode(mode, net=None):
@@ -198,8 +220,6 @@ def setup_mode(mode, net=None):
             ms.set_context(pynative_synchronize=True)
         return None
     if mode.startswith("hybrid"):
-        from mindediting.models.vrt import jit_stage_cells
-
         jit_stage_cells(net)
     return net
 
@@ -236,12 +256,12 @@ def side_worker(args):
         import mindediting  # noqa: F401  (sets the oneDNN ISA cap before mindspore loads)
         import mindspore as ms
 
-        from mindediting.engine.checkpoint import load_checkpoint_strict
+        from mindediting.convert.weights import load_weights
         from mindediting.models import build_model
 
         mode = args.case[3:]
         setup_mode(mode)
-        net = setup_mode(mode, load_checkpoint_strict(args.ckpt, build_model("vrt", **cfg_args)))
+        net = setup_mode(mode, load_weights(build_model("vrt", **cfg_args), args.ckpt))
         x = ms.Tensor(clip)
         info = f"mindspore {ms.__version__}, {args.case}"
 
@@ -316,7 +336,7 @@ def worker(args):
     import mindspore as ms
 
     from mindediting.config import load_config
-    from mindediting.engine.vrt_tiling import test_video
+    from mindediting.engine.tiling import test_video
     from mindediting.models import build_model
 
     setup_mode(args.mode)
@@ -324,9 +344,9 @@ def worker(args):
     margs = cfg["model"]["args"]
     net = build_model("vrt", **margs)
     if args.ckpt:
-        from mindediting.engine.checkpoint import load_checkpoint_strict
+        from mindediting.convert.weights import load_weights
 
-        load_checkpoint_strict(args.ckpt, net)
+        load_weights(net, args.ckpt)
     setup_mode(args.mode, net)
     scale = margs.get("upscale", 4)
     clip = real_clip(args.frames[0], args.crop[0], args.crop[1], scale)

@@ -100,7 +100,7 @@ def load_torch_state(net, pth):
     """Strictly load ``pth`` into the torch module ``net``. The file is read with our torch-free reader and
     unwrapped like the converter does (``state_dict``/``params`` wrappers, ``generator.``/``module.``
     prefixes), so torch gets exactly the float32 arrays our converter starts from (files written by
-    ``tests/torch_format.save_pth`` also lack a record that ``torch.load`` insists on)."""
+    ``benchmarks/torch_format.save_pth`` also lack a record that ``torch.load`` insists on)."""
     import numpy as np
     import torch
 

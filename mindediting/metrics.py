@@ -7,8 +7,8 @@
   window (sigma 1.5), valid region only, C1 = (0.01*255)^2, C2 = (0.03*255)^2, mean over channels.
 * :func:`calculate_psnr_vrt` / :func:`calculate_ssim_vrt` / :func:`vrt_y_channel` /
   :func:`vrt_protocol_metrics` follow VRT ``utils/utils_image.py`` and ``main_test_vrt.py``: the
-  prediction is first rounded to uint8 (:func:`to_uint8`), the Y channel is computed along a
-  slightly different float path than BasicSR's (differences ~1e-7 dB).
+  prediction is first rounded to uint8 (:func:`~mindediting.data.video_io.to_uint8`, half to even), the Y
+  channel is computed along a slightly different float path than BasicSR's (differences ~1e-7 dB).
 
 Channel order: BasicSR and VRT work on BGR arrays (``cv2.imread``) and take Y with
 ``bgr2ycbcr``. mindediting keeps frames in **RGB** everywhere, so every function here assumes RGB
@@ -24,10 +24,11 @@ import math
 import cv2
 import numpy as np
 
+from mindediting.data.video_io import to_uint8
 from mindediting.utils.color import bgr2ycbcr
 
 __all__ = [
-    "to_uint8", "reorder_image", "to_y_channel", "calculate_psnr", "calculate_ssim",
+    "reorder_image", "to_y_channel", "calculate_psnr", "calculate_ssim", "calculate_ssim_grey",
     "vrt_y_channel", "calculate_psnr_vrt", "calculate_ssim_vrt", "vrt_protocol_metrics",
     "gaussian_window",
 ]
@@ -40,19 +41,6 @@ def _as_array(img):
     if hasattr(img, "asnumpy"):  # mindspore.Tensor
         img = img.asnumpy()
     return np.asarray(img)
-
-
-def to_uint8(img):
-    """Float image in [0, 1] -> uint8 the way the evaluators save predictions.
-
-    float32, clamp to [0, 1], multiply by 255, ``np.round`` (half to even), cast to uint8
-    (BasicSR ``tensor2img`` / VRT ``main_test_vrt.py``). Layout and channel order are kept.
-    """
-    img = _as_array(img)
-    if not np.issubdtype(img.dtype, np.floating):
-        raise TypeError(f"to_uint8 expects a float image in [0, 1], got dtype {img.dtype}")
-    img = np.clip(img.astype(np.float32), 0.0, 1.0)
-    return (img * np.float32(255.0)).round().astype(np.uint8)
 
 
 def reorder_image(img, input_order="HWC"):
@@ -162,6 +150,14 @@ def calculate_ssim(img, img2, crop_border=0, input_order="HWC", test_y_channel=F
     img, img2 = _prepare(img, img2, crop_border, input_order, test_y_channel, channel_order)
     ssims = [_ssim_single(img[..., c], img2[..., c]) for c in range(img.shape[2])]
     return float(np.array(ssims).mean())
+
+
+def calculate_ssim_grey(img, img2):
+    """:func:`calculate_ssim` of two grey ``(H, W)`` images (spike reconstructions); other shapes raise."""
+    img, img2 = _as_array(img), _as_array(img2)
+    if img.shape != img2.shape or img.ndim != 2:
+        raise ValueError(f"ssim needs two (H, W) images of one shape, got {img.shape} and {img2.shape}")
+    return calculate_ssim(img, img2)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from mindediting.utils.resolve import resolve
 
 TASKS = ("video_sr", "video_restoration", "video_sci", "spike", "flow")
-TILINGS = ("generic", "vrt", "none")
+TILINGS = ("generic", "blend", "none")
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class ModelSpec:
         evaluator: ``"module:function"`` called as ``f(cfg, ckpt=None, output_dir=None, progress=True)``.
         inference: ``"module:function"`` called as ``f(cfg, request)`` (see :mod:`mindediting.engine.video_task`).
         tiling: how long/large inputs are split for evaluation: ``generic`` (chunks and tiles of the engine),
-            ``vrt`` (VRT's own ``test_video`` blending), ``none``.
+            ``blend`` (VRT's upstream ``test_video``: overlapping windows averaged), ``none``.
         scale: the output/input size ratio when the config does not say (``data.scale``).
         pynative_synchronize: run PyNative ops synchronously by default (halves VRT's CPU time here).
         channel_axis: SCI only: the measurement and ``mask_s`` carry a channel axis ``(B, 1, H, W)``.
@@ -159,24 +159,24 @@ _VIDEO = dict(evaluator="mindediting.engine.video_task:evaluate", inference="min
 _SCI = dict(task="video_sci", inputs=("meas", "mask", "mask_s"),
             layout="meas (B, 1, H, W), mask (B, cr, H, W), mask_s (B, 1, H, W) float32",
             trainer="mindediting.engine.sci_trainer:SCITrainer", evaluator="mindediting.engine.sci_task:evaluate",
-            inference="mindediting.engine.sci_task:infer", tiling="none")
+            tiling="none")
 
 register(ModelSpec(
     name="basicvsr", cell="mindediting.models.basicvsr:BasicVSRNet", task="video_sr", scale=4,
     weights="mindediting.models.basicvsr:convert_state_dict",
     weight_args={"spynet_pretrained": ("spynet", "mindediting.models.common.spynet:convert_state_dict")},
-    trainer="mindediting.engine.trainer:Trainer", **_VIDEO))
+    trainer="mindediting.engine.video_trainer:VideoTrainer", **_VIDEO))
 register(ModelSpec(
     name="spynet", cell="mindediting.models.common.spynet:SPyNet", task="flow", inputs=("ref", "supp"),
     layout="ref, supp (N, 3, H, W) float32 RGB in [0, 1] -> flow (N, 2, H, W)",
     weights="mindediting.models.common.spynet:convert_state_dict",
     weight_args={"pretrained": ("", "mindediting.models.common.spynet:convert_state_dict")}, tiling="none"))
 register(ModelSpec(
-    name="vrt", cell="mindediting.models.vrt:VRT", task="video_restoration", scale=4, tiling="vrt",
+    name="vrt", cell="mindediting.models.vrt:VRT", task="video_restoration", scale=4, tiling="blend",
     layout="lq (N, T, C, h, w) float32 in [0, 1] (C = 4 with the noise-level map for denoising)",
     weights="mindediting.models.vrt:convert_state_dict",
     weight_args={"spynet_path": ("spynet", "mindediting.models.common.vrt_spynet:convert_state_dict")},
-    trainer="mindediting.engine.trainer:Trainer", pynative_synchronize=True, **_VIDEO))
+    trainer="mindediting.engine.video_trainer:VideoTrainer", pynative_synchronize=True, **_VIDEO))
 register(ModelSpec(
     name="metasci", cell="mindediting.models.metasci:MetaSCI", weights="mindediting.models.metasci:convert_state_dict",
     compression_ratio=8, **_SCI))

@@ -4,12 +4,14 @@ import mindspore as ms
 import pytest
 
 from mindediting.convert.converter import load_and_convert, save_ckpt
+from mindediting import registry
 from mindediting.models import build_model
+from mindediting.utils.resolve import resolve
 from tests.golden import golden_dir, load, load_config
 
 
 def _convert_and_load(name, folder, tmp_path, ctor):
-    params = load_and_convert(name, f"{folder}/weights.pth", **ctor)
+    params = load_and_convert(f"{folder}/weights.pth", resolve(registry.get(name).weights), **ctor)
     ckpt = save_ckpt(params, tmp_path / f"{name}.ckpt")
     net = build_model(name, **ctor)
     not_loaded, unused = ms.load_param_into_net(net, ms.load_checkpoint(str(ckpt)), strict_load=True)

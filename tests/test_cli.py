@@ -1,4 +1,7 @@
-"""The shared ending of the command-line scripts: one-line ``error: ...`` on stderr and exit code 2."""
+"""The shared ending of the command-line scripts (one-line ``error: ...`` on stderr and exit code 2), the common
+options and overrides of src/scripts, and paths in configs and docs."""
+import re
+
 import pytest
 
 from mindediting.config import ConfigError
@@ -60,3 +63,113 @@ def test_scripts_report_through_it(tmp_path, capsys):
     assert train.main(["--config_path", missing, "--resume", str(tmp_path / "r.ckpt")]) == 2
     assert capsys.readouterr().err == (f"error: {tmp_path / 'r.ckpt'}: checkpoint to resume from not found "
                                        "(or use --resume auto)\n")
+
+
+# ------------------------------------------------------------------------------------ src/scripts convention
+def _script(name):
+    import importlib
+
+    return importlib.import_module(f"src.scripts.{name}")
+
+
+def test_sci_eval_takes_overrides_in_any_position(tmp_path, capsys):
+    """Overrides before, between and after options all reach the config (argparse alone stops at the first)."""
+    import json
+    import os
+
+    import scipy.io as sio
+
+    from tests.golden import REPO, shared_data
+
+    sim = shared_data("sci", "simulation")
+    small_mask = tmp_path / "mask64.mat"  # the loader crops the scene to the mask: a 64x64 run
+    sio.savemat(small_mask, {"mask": sio.loadmat(shared_data("sci", "mask", "mask.mat"))["mask"][:64, :64]})
+    out = tmp_path / "out"
+    argv = ["eval.video=none", "--config_path", os.path.join(REPO, "configs", "sci", "gap_tv_sixgray.yaml"),
+            f"data.root={sim}", "--output_dir", str(out), f"data.mask_path={small_mask}", "--device_target", "CPU",
+            "data.scenes=[drop]", "--mode", "pynative", "eval.sci_solver_args.iter_list=[2]"]
+    assert _script("sci_eval").main(argv) == 0, capsys.readouterr().err
+    with open(out / "results.json", encoding="utf-8") as handle:
+        scenes = json.load(handle)["scenes"]
+    assert [s["name"] for s in scenes] == ["drop"] and scenes[0]["status"] == "ok"
+    assert not [p for p in os.listdir(out) if p.endswith((".gif", ".mp4"))]  # eval.video=none, the first argument
+
+
+def test_spike_infer_takes_the_common_names(tmp_path, capsys):
+    spike_infer = _script("spike_infer")
+    args = spike_infer.parse_args(["a.b=1", "--config_path", "c.yaml", "--output_dir", "o", "c.d=2",
+                                   "--max_frames", "5", "--no_png", "--no_mp4", "--device_target", "CPU",
+                                   "--mode", "graph", "e.f=3"])
+    assert args.overrides == ["a.b=1", "c.d=2", "e.f=3"]
+    assert (args.config_path, args.output_dir, args.max_frames, args.no_png, args.no_mp4) == ("c.yaml", "o", 5,
+                                                                                              True, True)
+    assert (args.device_target, args.mode) == ("CPU", "graph")
+    # the old spellings are argparse errors (--config too, though it is a prefix of --config_path)
+    for old in (["--config", "c.yaml"], ["--output-dir", "o"], ["--max-frames", "5"], ["--no-png"], ["--no-mp4"]):
+        with pytest.raises(SystemExit) as exc:
+            spike_infer.parse_args(["--input", "x.dat"] + old)
+        assert exc.value.code == 2
+        assert f"unrecognized arguments: {old[0]}" in capsys.readouterr().err
+    # overrides without a config are a one-line user error
+    assert spike_infer.main(["--input", str(tmp_path / "x.dat"), "infer.window=16"]) == 2
+    assert capsys.readouterr().err == "error: overrides ['infer.window=16'] need --config_path\n"
+
+
+@pytest.mark.parametrize("name", ["sci_eval", "spike_infer", "video_to_spike", "regroup_reds_dataset",
+                                  "vimeo_preprocess", "make_skvideo_davis", "make_skvideo_sr_dataset", "create_lmdb"])
+def test_scripts_answer_help(name, capsys):
+    with pytest.raises(SystemExit) as exc:
+        _script(name).main(["--help"])
+    assert exc.value.code == 0 and capsys.readouterr().out.startswith("usage: ")
+
+
+def test_video_to_spike_and_regroup_report_through_run_cli(tmp_path, capsys):
+    assert _script("video_to_spike").main(["--video", "x.mp4", "--out-dir", str(tmp_path), "--no-npz"]) == 2
+    assert capsys.readouterr().err == "error: --no-npz without --dat would write nothing\n"
+    assert _script("regroup_reds_dataset").main(["--root", str(tmp_path / "none")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'none'}: folder not found\n"
+    assert _script("make_skvideo_sr_dataset").main(["--scale", "1"]) == 2
+    assert capsys.readouterr().err == "error: --scale must be >= 2, got 1\n"
+
+
+# A path of the machine the docs were written on (/work/..., /home/me/...) breaks every command for everyone
+# else. The one exception is the benchmark lock: flock serialises timings across checkouts only when they all
+# name the same file, so it has to be absolute.
+ABSOLUTE_PATH = re.compile(r"(^|[\s'\"=(`])(/(work|home|root|data|tmp|mnt|Users)/\S*)")
+ALLOWED_ABSOLUTE = {"/tmp/bench.lock"}
+
+
+def _user_docs():
+    import glob
+    import os
+
+    from tests.golden import REPO
+
+    files = [os.path.join(REPO, name) for name in ("README.md", "README_CN.md", "benchmarks/README.md")]
+    files += [p for p in glob.glob(os.path.join(REPO, "configs", "**", "*"), recursive=True) if os.path.isfile(p)]
+    files += glob.glob(os.path.join(REPO, "src", "scripts", "*.py"))  # their docstrings are --help
+    return files
+
+
+def test_configs_and_docs_hold_no_absolute_paths():
+    import os
+
+    from tests.golden import REPO
+
+    found = []
+    for path in _user_docs():
+        with open(path, encoding="utf-8") as handle:
+            for number, line in enumerate(handle, 1):
+                for match in ABSOLUTE_PATH.finditer(line):
+                    if match.group(2).rstrip("`'\").,;:") not in ALLOWED_ABSOLUTE:
+                        found.append(f"{os.path.relpath(path, REPO)}:{number}: {match.group(2)}")
+    assert not found, "use relative data/... paths:\n" + "\n".join(found)
+
+
+def test_docs_use_the_renamed_spike_infer_flags():
+    old = re.compile(r"--output-dir|--max-frames|--no-png|--no-mp4|spike_infer\.py .*--config(?!_path)")
+    stale = []
+    for path in _user_docs():
+        with open(path, encoding="utf-8") as handle:
+            stale += [f"{path}:{n}: {line.strip()}" for n, line in enumerate(handle, 1) if old.search(line)]
+    assert not stale, "\n".join(stale)

@@ -6,13 +6,14 @@ import mindspore as ms
 import numpy as np
 import pytest
 
+from benchmarks.torch_format import BFloat16, Call, Global, save_pth
 from mindediting.convert.converter import load_and_convert, normalize_tensors, save_ckpt, unwrap_state_dict
 from mindediting.convert.pth_reader import CheckpointError, load_pth
-from mindediting.engine.checkpoint import load_checkpoint_strict
+from mindediting.convert.weights import load_weights
 from mindediting.models import build_model
+from mindediting.models.common.spynet import convert_state_dict
 from src.scripts import convert_weights
 from tests.golden import golden_dir
-from tests.torch_format import BFloat16, Call, Global, save_pth
 
 
 def _spynet_state(rng):
@@ -89,7 +90,7 @@ def test_convert_weights_cli_writes_loadable_ckpt(tmp_path):
     cfg.write_text("model:\n  name: spynet\n  args: {}\n")
     dst = tmp_path / "out" / "spynet.ckpt"
     assert convert_weights.main(["--model", "spynet", "--src", src, "--dst", str(dst), "--config", str(cfg)]) == 0
-    net = load_checkpoint_strict(dst, build_model("spynet"))
+    net = load_weights(build_model("spynet"), dst)
     np.testing.assert_array_equal(net.basic_module[2].basic_module[1].conv.weight.asnumpy(),
                                   state["basic_module.2.basic_module.1.conv.weight"])
     assert not [f for f in os.listdir(dst.parent) if "partial" in f]
@@ -103,7 +104,7 @@ def test_basicsr_style_spynet_keys_are_renamed(tmp_path):
         if len(parts) == 6:  # basic_module.L.basic_module.j.conv.weight -> basic_module.L.basic_module.(2j).weight
             parts = parts[:3] + [str(2 * int(parts[3])), parts[5]]
         basicsr[".".join(parts)] = value
-    params = load_and_convert("spynet", save_pth({"params": basicsr}, tmp_path / "s.pth"))
+    params = load_and_convert(save_pth({"params": basicsr}, tmp_path / "s.pth"), convert_state_dict)
     assert sorted(params) == sorted(state)
 
 
@@ -127,13 +128,13 @@ def test_strict_loader_names_file_and_keys(tmp_path):
     params["fusion.weight"] = np.zeros((4, 8, 3, 3), np.float32)
     path = save_ckpt(params, tmp_path / "bad.ckpt")
     with pytest.raises(CheckpointError) as err:
-        load_checkpoint_strict(path, net)
+        load_weights(net, path)
     message = str(err.value)
     assert "bad.ckpt" in message and "conv_last.bias" in message and "extra.weight" in message
     assert "fusion.weight file (4, 8, 3, 3) vs model (4, 8, 1, 1)" in message
     assert len(message.splitlines()) == 1
-    with pytest.raises(CheckpointError, match="checkpoint file not found"):
-        load_checkpoint_strict(tmp_path / "none.ckpt", net)
+    with pytest.raises(CheckpointError, match="weights file not found"):
+        load_weights(net, tmp_path / "none.ckpt")
 
 
 def test_float16_ckpt_is_cast_on_load(tmp_path):
@@ -141,6 +142,6 @@ def test_float16_ckpt_is_cast_on_load(tmp_path):
     params = {p.name: p.asnumpy().astype(np.float16) for p in net.get_parameters()}
     path = save_ckpt(params, tmp_path / "half.ckpt")
     assert ms.load_checkpoint(path)["mean"].dtype == ms.float16
-    load_checkpoint_strict(path, net)
+    load_weights(net, path)
     assert net.mean.dtype == ms.float32
     np.testing.assert_allclose(net.mean.asnumpy().ravel(), [0.485, 0.456, 0.406], atol=1e-3)

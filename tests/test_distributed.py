@@ -60,7 +60,7 @@ def _records(path):
 
 @pytest.mark.slow
 def test_msrun_two_cpu_workers_match_one_worker_with_double_batch(tmp_path):
-    from mindediting.engine.trainer import Trainer
+    from mindediting.engine.video_trainer import VideoTrainer
 
     cfg = tiny_config(str(tmp_path / "data"), total_iters=2, fix_iter=1, val_interval=0, save_interval=2,
                       keep_last=1)
@@ -86,7 +86,7 @@ def test_msrun_two_cpu_workers_match_one_worker_with_double_batch(tmp_path):
 
     # one worker with the doubled batch: same samples, loss = mean of the ranks' losses
     cfg["train"]["batch_size"] = 2
-    single = Trainer(cfg, run_dir=str(tmp_path / "single"), progress=False)
+    single = VideoTrainer(cfg, run_dir=str(tmp_path / "single"), progress=False)
     losses = single.train()
     ref = [r for r in _records(tmp_path / "single" / "log_rank0.jsonl") if "loss" in r]
     for a, b, s in zip(*steps, ref):

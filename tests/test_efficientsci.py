@@ -5,9 +5,10 @@ import pytest
 
 from mindediting.convert.converter import check_params, load_and_convert, save_ckpt
 from mindediting.convert.pth_reader import CheckpointError
-from mindediting.engine.checkpoint import load_checkpoint_strict
+from mindediting.convert.weights import load_weights
 from mindediting.models import build_model
-from mindediting.models.efficientsci import VARIANTS, init_frames, pixel_shuffle_frames, pixel_unshuffle_frames
+from mindediting.models.efficientsci import (
+    VARIANTS, convert_state_dict, init_frames, pixel_shuffle_frames, pixel_unshuffle_frames)
 from tests.golden import golden_dir, load, load_config
 
 
@@ -23,7 +24,7 @@ def test_efficientsci_matches_upstream_through_converter(tmp_path):
     folder = golden_dir("efficientsci_fp", need=("weights.pth",))
     cfg = load_config(folder)
     ctor = cfg["constructor"]
-    params = load_and_convert("efficientsci", f"{folder}/weights.pth", **ctor)
+    params = load_and_convert(f"{folder}/weights.pth", convert_state_dict, **ctor)
     ckpt = save_ckpt(params, tmp_path / "w.ckpt")
     net = build_model("efficientsci", **ctor)
     not_loaded, unused = ms.load_param_into_net(net, ms.load_checkpoint(str(ckpt)), strict_load=True)
@@ -34,7 +35,7 @@ def test_efficientsci_matches_upstream_through_converter(tmp_path):
     assert out[0].shape == expected.shape == (1, 8, 32, 32)
     np.testing.assert_allclose(out[0].asnumpy(), expected, rtol=0, atol=cfg["tolerance"]["atol"])
     # the converter also works without constructor arguments
-    assert sorted(load_and_convert("efficientsci", f"{folder}/weights.pth")) == sorted(params)
+    assert sorted(load_and_convert(f"{folder}/weights.pth", convert_state_dict)) == sorted(params)
 
 
 def test_released_sizes_build_with_published_parameter_counts():
@@ -84,10 +85,10 @@ def test_bad_widths_and_mismatched_checkpoint_raise(tmp_path):
     with pytest.raises(ValueError, match="color_ch"):
         build_model("efficientsci", in_ch=8, units=1, group_num=2, color_ch=2)
     folder = golden_dir("efficientsci_fp", need=("weights.pth",))
-    params = load_and_convert("efficientsci", f"{folder}/weights.pth")
+    params = load_and_convert(f"{folder}/weights.pth", convert_state_dict)
     wrong = build_model("efficientsci", in_ch=8, units=1, group_num=2)  # golden has units=2
     with pytest.raises(CheckpointError, match=r"unexpected \d+ key\(s\): resdnet_list\.1\."):
         check_params(params, wrong, "golden.pth")
     ckpt = save_ckpt(params, tmp_path / "w.ckpt")
     with pytest.raises(CheckpointError, match="w.ckpt.*unexpected"):
-        load_checkpoint_strict(ckpt, wrong)
+        load_weights(wrong, ckpt)

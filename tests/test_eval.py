@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 import eval as eval_script
-from mindediting.data.video_io import read_frames, sample_video
-from mindediting.metrics import calculate_psnr, calculate_ssim, to_uint8
+from mindediting.data.video_io import read_frames, sample_video, to_uint8
+from mindediting.metrics import calculate_psnr, calculate_ssim
 from mindediting.models import build_model
 from mindediting.utils.matlab_resize import imresize
 
@@ -147,7 +147,7 @@ VRT_TINY = {"upscale": 4, "img_size": [4, 40, 40], "window_size": [2, 4, 4], "de
 
 @pytest.mark.slow
 def test_vrt_eval_uses_the_upstream_tiling(tmp_path):
-    from mindediting.engine.vrt_tiling import test_video
+    from mindediting.engine.tiling import test_video
 
     frames = read_frames(sample_video("bikes"), max_frames=2)[:, 40:200, 200:360]  # 2 frames 160x160
     root = tmp_path / "REDS"

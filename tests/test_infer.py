@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import yaml
 
-from mindediting.data.video_io import FrameSource, PngWriter, read_frames
+from mindediting.data.video_io import FrameSource, PngWriter, read_frames, to_uint8
 from mindediting.engine import inference
-from mindediting.engine.inference import psnr_uint8, run_inference, to_uint8
+from mindediting.engine.inference import run_inference
+from mindediting.metrics import calculate_psnr
 from mindediting.utils.matlab_resize import imresize
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -40,14 +41,14 @@ def cfg(**infer):
 
 def test_to_uint8_clamps_and_rounds():
     frame = np.array([-0.5, 0.0, 0.5 / 255, 1.49 / 255, 1.51 / 255, 0.5, 1.0, 7.0], np.float32).reshape(1, 1, 8)
-    np.testing.assert_array_equal(to_uint8(frame)[0, :, 0], [0, 0, 0, 1, 2, 128, 255, 255])
-    assert psnr_uint8(np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 255, np.uint8)) == 0.0
-    assert psnr_uint8(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2, 3), np.uint8)) == np.inf
+    np.testing.assert_array_equal(to_uint8(frame.transpose(1, 2, 0))[0, :, 0], [0, 0, 0, 1, 2, 128, 255, 255])
+    assert calculate_psnr(np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 255, np.uint8)) == 0.0
+    assert calculate_psnr(np.zeros((2, 2, 3), np.uint8), np.zeros((2, 2, 3), np.uint8)) == np.inf
     # one pixel value off by 1 of 12: mse = 1/12
     a = np.zeros((2, 2, 3), np.uint8)
     b = a.copy()
     b[0, 0, 0] = 1
-    assert psnr_uint8(a, b) == pytest.approx(10 * np.log10(255.0**2 * 12))
+    assert calculate_psnr(a, b) == pytest.approx(10 * np.log10(255.0**2 * 12))
 
 
 def test_bicubic_pipeline_writes_exact_pngs_and_mp4(tmp_path, frames):
@@ -62,7 +63,7 @@ def test_bicubic_pipeline_writes_exact_pngs_and_mp4(tmp_path, frames):
     video = FrameSource(result["mp4"])
     assert len(video) == 5 and video.size == (192, 128) and video.fps == 25.0
     for got, want in zip(video, pngs):
-        assert psnr_uint8(got, want) > 30
+        assert calculate_psnr(got, want) > 30
     assert sorted(os.listdir(tmp_path / "out")) == ["lr_x4", "lr_x4.mp4"]
 
 
@@ -78,7 +79,8 @@ def test_tiles_change_bicubic_only_near_seams(tmp_path, frames):
     cols_far = [x for x in range(256) if all(abs(x - 4 * e) >= 8 or 4 * e in (0, 256) for e in (16, 24, 32, 40, 56))]
     rows_far = [y for y in range(160) if all(abs(y - 4 * e) >= 8 or 4 * e in (0, 160) for e in (16, 24))]
     np.testing.assert_array_equal(a[:, rows_far][:, :, cols_far], b[:, rows_far][:, :, cols_far])
-    assert np.abs(a - b).max() <= 8 and psnr_uint8(a.astype(np.uint8), b.astype(np.uint8)) > 40
+    stacked = [x.reshape(-1, 256, 3).astype(np.uint8) for x in (a, b)]  # frames one above the other: one MSE
+    assert np.abs(a - b).max() <= 8 and calculate_psnr(*stacked) > 40
 
 
 def test_downscaled_demo_reports_psnr_against_originals(tmp_path, bikes, frames):
@@ -144,7 +146,7 @@ def test_network_path_with_a_cell(tmp_path, frames):
                            output_dir=str(tmp_path / "out"), progress=False)
     x = lr.astype(np.float32).transpose(0, 3, 1, 2)[None] / 255.0
     want = Brighten()(ms.Tensor(x)).asnumpy()[0]
-    np.testing.assert_array_equal(read_frames(result["png_dir"]), np.stack([to_uint8(f) for f in want]))
+    np.testing.assert_array_equal(read_frames(result["png_dir"]), to_uint8(want.transpose(0, 2, 3, 1)))
     assert result["method"] == "basicvsr" and FrameSource(result["mp4"]).fps == pytest.approx(10.0)
     assert result["psnr"] is None and result["psnr_bicubic"] is None
     # with a downscaled input, the network's PSNR is reported next to the bicubic baseline's on the same frames
@@ -155,7 +157,7 @@ def test_network_path_with_a_cell(tmp_path, frames):
     assert net_run["input_size"] == (6, 4) and net_run["output_size"] == (24, 16)
     assert net_run["psnr_bicubic"] == baseline["psnr"] and baseline["psnr_bicubic"] is None
     outs = read_frames(net_run["png_dir"])
-    want = np.mean([psnr_uint8(o, f) for o, f in zip(outs, lr)])
+    want = np.mean([calculate_psnr(o, f) for o, f in zip(outs, lr)])
     assert net_run["psnr"] == pytest.approx(want, abs=1e-9) and abs(net_run["psnr"] - baseline["psnr"]) > 1
 
 

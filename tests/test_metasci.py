@@ -18,7 +18,7 @@ def _inputs(folder):
 def test_metasci_matches_golden_through_converter(tmp_path, mode):
     folder = golden_dir("metasci", need=("weights.pth", "output.npy"))
     cfg = load_config(folder)
-    params = load_and_convert("metasci", f"{folder}/weights.pth", **cfg["constructor"])
+    params = load_and_convert(f"{folder}/weights.pth", convert_state_dict, **cfg["constructor"])
     assert len(params) == cfg["weights"]["num_entries"]
     ckpt = save_ckpt(params, tmp_path / "w.ckpt")
     net = build_model("metasci", **cfg["constructor"])

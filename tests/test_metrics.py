@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from mindediting import metrics
-from mindediting.metrics import (calculate_psnr, calculate_psnr_vrt, calculate_ssim, calculate_ssim_vrt, to_uint8,
-                                 to_y_channel, vrt_protocol_metrics, vrt_y_channel)
+from mindediting.data.video_io import to_uint8
+from mindediting.metrics import (calculate_psnr, calculate_psnr_vrt, calculate_ssim, calculate_ssim_grey,
+                                 calculate_ssim_vrt, to_y_channel, vrt_protocol_metrics, vrt_y_channel)
 from tests.golden import golden_dir, load, load_config
 
 
@@ -136,6 +137,14 @@ def test_to_uint8_clamps_and_rounds_half_to_even():
     np.testing.assert_array_equal(to_uint8(np.array([2.5 / 255], np.float32)), [2])  # 2.5 -> 2 (half to even)
     with pytest.raises(TypeError, match="to_uint8 expects a float image in \\[0, 1\\], got dtype uint8"):
         to_uint8(np.zeros(3, np.uint8))
+
+
+def test_grey_ssim_front_end():
+    img = np.random.RandomState(5).randint(0, 256, (16, 20)).astype(np.uint8)
+    other = np.random.RandomState(6).randint(0, 256, (16, 20)).astype(np.uint8)
+    assert calculate_ssim_grey(img, other) == calculate_ssim(img, other)
+    with pytest.raises(ValueError, match=r"ssim needs two \(H, W\) images of one shape, got \(16, 20, 1\)"):
+        calculate_ssim_grey(img[..., None], other[..., None])
 
 
 def test_errors_name_the_problem():

@@ -10,6 +10,7 @@ from mindspore.experimental.optim import AdamW
 from mindediting.convert.converter import check_params, load_and_convert, save_ckpt
 from mindediting.convert.pth_reader import CheckpointError
 from mindediting.models import build_model
+from mindediting.models import efficientsci, qsci
 from mindediting.models.common.quantizers import ActQ, Conv3dQ, LinearQ, init_quantizers
 from tests.golden import golden_dir, load, load_config
 
@@ -113,7 +114,7 @@ def _parity(case, tmp_path):
     folder = golden_dir(case, need=("weights.pth",))
     cfg = load_config(folder)
     ctor = cfg["constructor"]
-    params = load_and_convert("qsci", f"{folder}/weights.pth", **ctor)
+    params = load_and_convert(f"{folder}/weights.pth", qsci.convert_state_dict, **ctor)
     ckpt = save_ckpt(params, tmp_path / "w.ckpt")
     net = build_model("qsci", **ctor)
     not_loaded, unused = ms.load_param_into_net(net, ms.load_checkpoint(str(ckpt)), strict_load=True)
@@ -162,7 +163,7 @@ def test_wrong_bit_depth_and_mismatched_checkpoint_raise():
     with pytest.raises(ValueError, match="bit_depth must be an integer in 2..8"):
         build_model("qsci", in_ch=8, units=1, group_num=2, bit_depth=16)
     folder = golden_dir("qsci_4bit", need=("weights.pth",))
-    params = load_and_convert("qsci", f"{folder}/weights.pth")
+    params = load_and_convert(f"{folder}/weights.pth", qsci.convert_state_dict)
     with pytest.raises(CheckpointError, match=r"missing \d+ key\(s\): fem\.0\.act\.alpha"):
         check_params(params, build_model("qsci", in_ch=8, units=2, group_num=2, bit_depth=8), "4bit.pth")
 
@@ -206,7 +207,7 @@ def test_qat_starts_from_full_precision_weights_like_upstream_nonstrict_load():
     from mindediting.models.qsci import load_full_precision
 
     folder = golden_dir("efficientsci_fp", need=("weights.pth",))
-    fp = load_and_convert("efficientsci", f"{folder}/weights.pth")  # in_ch 8, units 2, group_num 2
+    fp = load_and_convert(f"{folder}/weights.pth", efficientsci.convert_state_dict)  # in_ch 8, units 2, group_num 2
     net8 = build_model("qsci", in_ch=8, units=2, group_num=2, bit_depth=8)
     copied, skipped = load_full_precision(net8, fp)
     assert sorted(copied) == sorted(fp) and not skipped  # 8-bit keeps EfficientSCI's names for every conv

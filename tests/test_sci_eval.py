@@ -9,6 +9,7 @@ import scipy.io as sio
 
 from mindediting.config import load_config
 from mindediting.data.sci import load_sixgray_scene
+from mindediting.engine import sci_task
 from mindediting.engine.sci_eval import SCIEvalError, run_sci_eval
 from mindediting.metrics_sci import sci_scene_scores
 from mindediting.models.sci_classic import GAPTV
@@ -113,13 +114,14 @@ def test_cli_reports_bad_settings(tmp_path, capsys):
 
 def test_metasci_checkpoint_eval(tmp_path):
     from mindediting.convert.converter import load_and_convert, save_ckpt
+    from mindediting.models.metasci import convert_state_dict
 
     folder = golden_dir("metasci", need=("weights.pth",))
-    ckpt = save_ckpt(load_and_convert("metasci", f"{folder}/weights.pth"), tmp_path / "metasci.ckpt")
+    ckpt = save_ckpt(load_and_convert(f"{folder}/weights.pth", convert_state_dict), tmp_path / "metasci.ckpt")
     small_mask = tmp_path / "mask64.mat"  # the loader crops the frames to the mask: a 64x64 run
     sio.savemat(small_mask, {"mask": sio.loadmat(shared_data("sci", "mask", "mask.mat"))["mask"][:64, :64]})
     cfg = _cfg("metasci/metasci_sixgray.yaml", "data.scenes=[drop]", "eval.video=none", f"data.mask_path={small_mask}")
-    res = run_sci_eval(cfg, ckpt=str(ckpt), output_dir=str(tmp_path / "out"))
+    res = sci_task.evaluate(cfg, ckpt=str(ckpt), output_dir=str(tmp_path / "out"))
     row = res["scenes"][0]
     assert res["solver"] == "metasci (metasci.ckpt)" and row["status"] == "ok"
     # synthetic (untrained) weights: the numbers are only checked for being computed on 8 frames
@@ -130,7 +132,7 @@ def test_metasci_checkpoint_eval(tmp_path):
     sio.savemat(mask4, {"mask": sio.loadmat(shared_data("sci", "mask", "mask.mat"))["mask"][:64, :64, :4]})
     cfg4 = _cfg("metasci/metasci_sixgray.yaml", "data.scenes=[drop]", "eval.video=none", f"data.mask_path={mask4}")
     with pytest.raises(SCIEvalError, match="data.mask_path: the mask has 4 frames but metasci reconstructs 8"):
-        run_sci_eval(cfg4, ckpt=str(ckpt), output_dir=str(tmp_path / "out4"))
+        sci_task.evaluate(cfg4, ckpt=str(ckpt), output_dir=str(tmp_path / "out4"))
 
 
 @pytest.mark.parametrize("name", ["sci/gap_tv_sixgray.yaml", "sci/gap_tv_real_cr10.yaml", "metasci/metasci_sixgray.yaml",
@@ -145,16 +147,18 @@ def test_efficientsci_checkpoint_eval_uses_the_last_list_output(tmp_path):
     import mindspore as ms
 
     from mindediting.convert.converter import load_and_convert, save_ckpt
+    from mindediting.models.efficientsci import convert_state_dict
     from mindediting.models import build_model
 
     folder = golden_dir("efficientsci_fp", need=("weights.pth",))
     ctor = {"in_ch": 8, "units": 2, "group_num": 2, "color_ch": 1}
-    ckpt = save_ckpt(load_and_convert("efficientsci", f"{folder}/weights.pth", **ctor), tmp_path / "effsci.ckpt")
+    ckpt = save_ckpt(load_and_convert(f"{folder}/weights.pth", convert_state_dict, **ctor), tmp_path / "effsci.ckpt")
     small_mask = tmp_path / "mask32.mat"
     sio.savemat(small_mask, {"mask": sio.loadmat(shared_data("sci", "mask", "mask.mat"))["mask"][:32, :32]})
     overrides = ["model.name=efficientsci", "model.args={in_ch: 8, units: 2, group_num: 2, color_ch: 1}",
                  "data.scenes=[drop]", "eval.video=none", "eval.save_frames=false", f"data.mask_path={small_mask}"]
-    res = run_sci_eval(_cfg("metasci/metasci_sixgray.yaml", *overrides), ckpt=str(ckpt), output_dir=str(tmp_path / "o"))
+    res = sci_task.evaluate(_cfg("metasci/metasci_sixgray.yaml", *overrides), ckpt=str(ckpt),
+                           output_dir=str(tmp_path / "o"))
     row = res["scenes"][0]
     # the same numbers as a direct forward of the converted net on the drop crop
     scene = load_sixgray_scene(shared_data("sci", "simulation", "drop8_cacti.mat"), str(small_mask))

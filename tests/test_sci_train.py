@@ -46,8 +46,8 @@ def scene(davis, tmp_path_factory):
 
 def write_cfg(path, name, args, train, scene=None):
     cfg = {"model": {"name": name, "args": args},
-           "train": dict({"dataset": "davis", "frames": CR, "batch_size": 1, "num_workers": 0, "loss": "rmse",
-                          "optimizer": "adam", "weight_decay": 0.0, "log_interval": 1, "keep_last": 2, "seed": 0},
+           "train": dict({"dataset": "davis", "num_frames": CR, "batch_size": 1, "num_workers": 0, "loss": "rmse",
+                          "optimizer": "adam", "weight_decay": 0.0, "log_interval": 1, "keep_last": 2},
                          **train),
            "system": {"device_target": "CPU", "mode": "pynative", "seed": 1}}
     if scene:
@@ -128,7 +128,7 @@ def test_metasci_trains_lowers_the_loss_validates_and_eval_reads_the_checkpoint(
     # shipping: weights only, float16 storage; the strict loader casts back into the float32 network
     import mindspore as ms
 
-    from mindediting.engine.checkpoint import load_checkpoint_strict
+    from mindediting.convert.weights import load_weights
     from mindediting.models import build_model
     from src.scripts.export_weights_fp16 import main as ship
 
@@ -137,7 +137,7 @@ def test_metasci_trains_lowers_the_loss_validates_and_eval_reads_the_checkpoint(
     stored = ms.load_checkpoint(small)
     assert not any(k.startswith("optimizer.") for k in stored) and all(v.dtype == ms.float16 for v in stored.values())
     assert os.path.getsize(small) < 0.3 * os.path.getsize(ckpt)  # no Adam moments, half the bytes per weight
-    net = load_checkpoint_strict(small, build_model("metasci"))
+    net = load_weights(build_model("metasci"), small)
     full = ms.load_checkpoint(ckpt)
     for p in net.get_parameters():
         assert p.dtype == ms.float32
@@ -223,7 +223,7 @@ def test_efficientsci_one_step_through_train_py(davis, tmp_path):
     fp = _efficientsci_fp_ckpt(tmp_path / "fp.ckpt", widths)
     cfg = write_cfg(tmp_path / "e.yaml", "efficientsci", widths,
                     {"root": davis, "crop_size": 32, "mask_shape": [32, 32, CR], "lr": 1e-3, "epochs": 1,
-                     "checkpoint_interval": 1, "init_from": str(tmp_path / "fp.ckpt"), "init_strict": True})
+                     "init_from": str(tmp_path / "fp.ckpt"), "init_strict": True})
     run = str(tmp_path / "run")
     assert train_main("--config_path", cfg, "--output_dir", run, "--stop_at", "1") == 0
     rows = [r for r in read_log(run) if "loss" in r]
@@ -239,7 +239,7 @@ def test_sci_training_config_errors(tmp_path, davis):
 
     with pytest.raises(ValueError, match="train.root: required"):
         sci_train_options({"train": {}})
-    with pytest.raises(ValueError, match="train.loss 'l1': SCI training uses rmse"):
+    with pytest.raises(ValueError, match="train.loss 'l1': SCITrainer implements rmse"):
         sci_train_options({"train": {"root": "x", "loss": "l1"}})
     with pytest.raises(ValueError, match="train.quantizer_init 'x' must be first_batch or none"):
         sci_train_options({"train": {"root": "x", "quantizer_init": "x"}})

@@ -69,7 +69,7 @@ def test_export_keeps_only_weights_as_float16(tmp_path):
 
     from export_weights_fp16 import export
     from mindediting.convert.pth_reader import CheckpointError
-    from mindediting.engine.checkpoint import load_checkpoint_strict
+    from mindediting.convert.weights import load_weights
     from mindediting.models import build_model
 
     cfg = {"model": {"name": "basicvsr", "args": {"mid_channels": 4, "num_blocks": 1}}}
@@ -82,7 +82,7 @@ def test_export_keeps_only_weights_as_float16(tmp_path):
     stored = ms.load_checkpoint(str(tmp_path / "w16.ckpt"))
     assert sorted(stored) == sorted(p.name for p in net.get_parameters())
     assert {v.dtype for v in stored.values()} == {ms.float16}
-    fresh = load_checkpoint_strict(str(tmp_path / "w16.ckpt"), build_model("basicvsr", mid_channels=4, num_blocks=1))
+    fresh = load_weights(build_model("basicvsr", mid_channels=4, num_blocks=1), str(tmp_path / "w16.ckpt"))
     for p, q in zip(net.get_parameters(), fresh.get_parameters()):
         assert q.dtype == ms.float32
         np.testing.assert_array_equal(q.asnumpy(), p.asnumpy().astype(np.float16).astype(np.float32))
@@ -101,7 +101,7 @@ def test_shipped_checkpoint_is_small_fp16_and_loads_strictly():
     import mindspore as ms
 
     from mindediting.config import load_config
-    from mindediting.engine.checkpoint import load_checkpoint_strict
+    from mindediting.convert.weights import load_weights
     from mindediting.models import build_model
 
     assert os.path.getsize(CKPT) <= 12 * 2**20
@@ -110,7 +110,7 @@ def test_shipped_checkpoint_is_small_fp16_and_loads_strictly():
     for path in (TRAIN_CFG, EVAL_CFG):  # one model definition in both configs
         cfg = load_config(path)
         assert cfg["model"] == {"name": "basicvsr", "args": {"mid_channels": 32, "num_blocks": 4}}, path
-    net = load_checkpoint_strict(CKPT, build_model("basicvsr", mid_channels=32, num_blocks=4))
+    net = load_weights(build_model("basicvsr", mid_channels=32, num_blocks=4), CKPT)
     params = {p.name: p for p in net.get_parameters()}
     assert sorted(params) == sorted(stored)
     assert params["conv_last.weight"].dtype == ms.float32
@@ -122,12 +122,12 @@ def test_shipped_model_beats_bicubic_on_held_out_bikes(frames):
     """First 6 frames of held-out bikes, a 256x256 GT crop: MATLAB-bicubic x4 LR (64x64) -> model vs cv2 bicubic."""
     import mindspore as ms
 
-    from mindediting.engine.checkpoint import load_checkpoint_strict
+    from mindediting.convert.weights import load_weights
     from mindediting.models import build_model
 
     gts = np.stack([f[8:264, 192:448] for f in frames])  # (6, 256, 256, 3) RGB
     lqs = np.stack([matlab_bicubic_x4(g) for g in gts])
-    net = load_checkpoint_strict(CKPT, build_model("basicvsr", mid_channels=32, num_blocks=4))
+    net = load_weights(build_model("basicvsr", mid_channels=32, num_blocks=4), CKPT)
     lq = lqs.astype(np.float32).transpose(0, 3, 1, 2)[None] / 255.0
     out = net(ms.Tensor(lq)).asnumpy()[0].transpose(0, 2, 3, 1)
     out = np.rint(np.clip(out, 0, 1) * 255).astype(np.uint8)

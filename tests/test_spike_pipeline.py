@@ -10,7 +10,9 @@ import pytest
 
 from mindediting.config import load_config
 from mindediting.data.spike_io import load_spike_dat, save_spike_dat
-from mindediting.engine.spike_pipeline import load_clip, psnr, run, ssim, window_starts
+from mindediting.engine.spike_pipeline import load_clip, run, window_starts
+from mindediting.metrics import calculate_psnr as psnr
+from mindediting.metrics import calculate_ssim_grey as ssim
 from mindediting.models import build_model
 from mindediting.models.spike_classic import interval_method, window_method
 from mindediting.models.spikling import generate
@@ -53,7 +55,7 @@ def test_dat_to_png_and_mp4(recording, capsys):
     folder, path, spikes, ckpt, net = recording
     out = folder / "out"
     code = spike_infer.main(["--input", str(path), "--width", "24", "--height", "16", "--method", "interval",
-                             "window", "spikling", "--ckpt", ckpt, "--stride", "20", "--output-dir", str(out)])
+                             "window", "spikling", "--ckpt", ckpt, "--stride", "20", "--output_dir", str(out)])
     assert code == 0, capsys.readouterr().err
     starts = [0, 20, 40]  # every 32-frame window of 72 frames at stride 20
     expected = {
@@ -122,10 +124,12 @@ def test_errors(recording, capsys, tmp_path):
     short = save_spike_dat(tmp_path / "short.dat", spikes[:8])
     assert spike_infer.main(["--input", str(short), "--width", "24", "--height", "16"]) == 2
     assert "the clip has 8 spike frames, fewer than one window of 32" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="unknown spike reconstruction method 'magic'"):
+    with pytest.raises(ValueError, match=r"unknown spike reconstruction method\(s\) magic \(valid: interval, window\)"):
         run(path, ["magic"], width=24, height=16)
+    with pytest.raises(ValueError, match=r"method\(s\) magic \(valid: interval, window, spikling\)"):
+        run(path, ["magic"], width=24, height=16, model={"name": "spikling"})
     with pytest.raises(ValueError, match="32-frame windows, got window=16"):
-        run(path, ["spikling"], checkpoint=ckpt, width=24, height=16, window=16)
+        run(path, ["spikling"], checkpoint=ckpt, width=24, height=16, window=16, model={"name": "spikling"})
 
 
 def test_configs_validate_and_drive_the_cli(recording, tmp_path, capsys):
@@ -137,7 +141,7 @@ def test_configs_validate_and_drive_the_cli(recording, tmp_path, capsys):
     folder, dat, spikes, ckpt, net = recording
     infer_cfg = os.path.join(REPO, "configs", "spikling", "spikling_infer_dat.yaml")
     out = tmp_path / "cfg_out"
-    code = spike_infer.main(["--config", infer_cfg, "--input", str(dat), "--ckpt", ckpt, "--output-dir", str(out),
+    code = spike_infer.main(["--config_path", infer_cfg, "--input", str(dat), "--ckpt", ckpt, "--output_dir", str(out),
                              "data.spike_size=[24, 16]", "infer.method=[window]", "infer.save_mp4=false"])
     assert code == 0, capsys.readouterr().err
     assert sorted(os.listdir(out)) == ["metrics.json", "window"]

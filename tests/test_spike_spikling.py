@@ -18,7 +18,7 @@ NEED = ("weights.pth", "input.npy", "output.npy", "generate_seq.npy", "generate_
 def golden_net(tmp_path_factory):
     folder = golden_dir("spikling_generator", need=NEED)
     cfg = load_config(folder)
-    params = load_and_convert("spikling", os.path.join(folder, "weights.pth"), **cfg["constructor"])
+    params = load_and_convert(os.path.join(folder, "weights.pth"), convert_state_dict, **cfg["constructor"])
     assert sorted(params) == sorted(cfg["checkpoint_keys"])
     ckpt = save_ckpt(params, tmp_path_factory.mktemp("spikling") / "w.ckpt")
     net = build_model("spikling", **cfg["constructor"])

@@ -81,13 +81,21 @@ def test_dataset_errors(tmp_path, bikes):
 
 def _config(tmp_path, root, **train):
     cfg = {"model": {"name": "spikling", "args": {}}, "data": {"sim_size": list(SIZE), "sim_seed": 0},
-           "train": dict(root=str(root), window_stride=300, augment="none", loss={"l2": 100.0, "vgg": 0.0},
+           "train": dict(root=str(root), window_stride=300, augment="none", loss_weights={"l2": 100.0, "vgg": 0.0},
                          total_iters=6, batch_size=1, log_interval=1, save_interval=3, keep_last=0),
            "system": {"device_target": "CPU", "mode": "pynative", "seed": 0}}
     cfg["train"].update(train)
     path = tmp_path / f"train_{len(os.listdir(tmp_path))}.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return str(path)
+
+
+def _load_spikling(path):
+    """The generator with ``path`` loaded strictly (upstream parameter names), in inference mode."""
+    from mindediting.convert.weights import load_weights
+    from mindediting.models import build_model
+
+    return load_weights(build_model("spikling"), path)
 
 
 def _log(run_dir):
@@ -99,7 +107,7 @@ def test_train_cli_lowers_loss_and_checkpoint_feeds_spike_eval(tmp_path, bikes, 
     import train
 
     run_dir = tmp_path / "run"
-    cfg = _config(tmp_path, bikes, loss={"l2": 100.0, "vgg": 1.0}, vgg_weights=str(tmp_path / "missing.pth"))
+    cfg = _config(tmp_path, bikes, loss_weights={"l2": 100.0, "vgg": 1.0}, vgg_weights=str(tmp_path / "missing.pth"))
     with caplog.at_level(logging.INFO):
         assert train.main(["--config_path", cfg, "--output_dir", str(run_dir), "--no_progress"]) == 0
     assert "VGG perceptual loss DISABLED" in caplog.text and "100 * L2 only" in caplog.text
@@ -114,7 +122,7 @@ def test_train_cli_lowers_loss_and_checkpoint_feeds_spike_eval(tmp_path, bikes, 
 
     # the spike eval path reads the training checkpoint (optimizer entries skipped)
     import eval as eval_cli
-    from mindediting.engine.spike_pipeline import load_clip, load_spikling, psnr
+    from mindediting.engine.spike_pipeline import load_clip, psnr
     from mindediting.models.spikling import generate, padding_for
 
     eval_cfg = tmp_path / "eval.yaml"
@@ -128,7 +136,7 @@ def test_train_cli_lowers_loss_and_checkpoint_feeds_spike_eval(tmp_path, bikes, 
     assert eval_cli.main(["--config_path", str(eval_cfg), "--ckpt", ckpt, "--output_dir", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["spikling"]["num_frames"] == metrics["window"]["num_frames"] == 7
-    net = load_spikling(ckpt)
+    net = _load_spikling(ckpt)
     clip = load_clip(bikes, size=SIZE, seed=0)
     pad = padding_for(*SIZE)
     expected = np.mean([psnr(generate(net, clip.spikes, s, *pad), clip.gt[s + 16]) for s in range(0, 193, 32)])
@@ -162,7 +170,8 @@ def test_vgg_term_and_option_errors(tmp_path, bikes):
 
     features = VGG19Features()
     weights = save_ckpt({p.name: p.asnumpy() for p in features.get_parameters()}, tmp_path / "vgg.ckpt")
-    cfg = yaml.safe_load(open(_config(tmp_path, bikes, vgg_weights=str(weights), loss={"l2": 100.0, "vgg": 1.0})))
+    path = _config(tmp_path, bikes, vgg_weights=str(weights), loss_weights={"l2": 100.0, "vgg": 1.0})
+    cfg = yaml.safe_load(open(path))
     trainer = SpikeTrainer(cfg, run_dir=str(tmp_path / "vgg_run"), progress=False)
     assert trainer.vgg is not None and trainer.lambda_vgg == 1.0
     assert trainer.loss_fn.vgg is trainer.vgg and trainer.loss_fn.net is trainer.net
@@ -179,12 +188,15 @@ def test_vgg_term_and_option_errors(tmp_path, bikes):
         spike_train_options({"model": {"name": "spikling"}})
     with pytest.raises(ValueError, match=r"train.window must be 32"):
         spike_train_options({**base, "train": {"root": "x", "window": 16}})
-    with pytest.raises(ValueError, match=r"train.optimizer.name 'sgd': only adam"):
-        spike_train_options({**base, "train": {"root": "x", "optimizer": {"name": "sgd"}}})
+    with pytest.raises(ValueError, match=r"train.optimizer 'sgd': SpikeTrainer implements adam only"):
+        spike_train_options({**base, "train": {"root": "x", "optimizer": "sgd"}})
+    with pytest.raises(ValueError, match=r"train.loss_weights: unknown term l1 \(valid: l2, vgg\)"):
+        spike_train_options({**base, "train": {"root": "x", "loss_weights": {"l1": 1.0}}})
     with pytest.raises(ValueError, match=r"train.augment 'mixup' must be rot90_fliplr or none"):
         spike_train_options({**base, "train": {"root": "x", "augment": "mixup"}})
-    opts = spike_train_options({**base, "train": {"root": "x", "lr": 1e-3}})
-    assert opts["optimizer"]["lr"] == 1e-3 and opts["optimizer"]["betas"] == [0.5, 0.999]
+    opts = spike_train_options({**base, "train": {"root": "x", "lr": 1e-3, "loss_weights": {"vgg": 0.5}}})
+    assert opts["lr"] == 1e-3 and opts["betas"] == [0.5, 0.999]
+    assert opts["loss_weights"] == {"l2": 100.0, "vgg": 0.5}  # a term left out keeps the upstream weight
 
 
 @pytest.mark.slow
@@ -192,11 +204,10 @@ def test_graph_mode_training_matches_pynative(tmp_path, bikes):
     """``system.mode: graph`` jit-compiles the step (SpiklingLoss with its VGG term); same losses as PyNative.
     The graph run is a subprocess so the global graph-mode context does not leak into other tests."""
     from mindediting.convert.converter import save_ckpt
-    from mindediting.engine.spike_pipeline import load_spikling
     from mindediting.models.common.vgg import VGG19Features
 
     weights = save_ckpt({p.name: p.asnumpy() for p in VGG19Features().get_parameters()}, tmp_path / "vgg.ckpt")
-    cfg = _config(tmp_path, bikes, vgg_weights=str(weights), loss={"l2": 100.0, "vgg": 1.0}, total_iters=3,
+    cfg = _config(tmp_path, bikes, vgg_weights=str(weights), loss_weights={"l2": 100.0, "vgg": 1.0}, total_iters=3,
                   save_interval=3)
     eager, graph = str(tmp_path / "eager"), str(tmp_path / "graph")
     import train
@@ -211,7 +222,7 @@ def test_graph_mode_training_matches_pynative(tmp_path, bikes):
     assert [r["iter"] for r in rows_graph] == [1, 2, 3]
     np.testing.assert_allclose([r["loss"] for r in rows_graph], [r["loss"] for r in rows_eager], rtol=1e-4)
     assert rows_graph[-1]["loss"] < rows_graph[0]["loss"]
-    load_spikling(os.path.join(graph, "checkpoints", "iter_00000003.ckpt"))  # strict: upstream parameter names
+    _load_spikling(os.path.join(graph, "checkpoints", "iter_00000003.ckpt"))  # strict: upstream parameter names
 
 
 SHIPPED = os.path.join(os.path.dirname(__file__), "..", "pretrained", "spikling_small_skvideo.ckpt")
@@ -225,11 +236,11 @@ def test_shipped_small_model_on_heldout_windows():
     import mindspore as ms
 
     from mindediting.data.video_io import sample_video
-    from mindediting.engine.spike_pipeline import load_clip, load_spikling, reconstruct_clip
+    from mindediting.engine.spike_pipeline import load_clip, reconstruct_clip
 
     assert os.path.getsize(SHIPPED) <= 12 * 1024 * 1024
     assert {v.dtype for v in ms.load_checkpoint(SHIPPED).values()} == {ms.float16}
-    net = load_spikling(SHIPPED)
+    net = _load_spikling(SHIPPED)
     assert {p.dtype for p in net.get_parameters()} == {ms.float32}
     clip = load_clip(sample_video("carphone_pristine"), size=(128, 128), seed=0)
     res = reconstruct_clip(clip, "spikling", window=32, stride=1, net=net, max_outputs=3)

@@ -1,4 +1,4 @@
-"""VGG19 features for the Spikling perceptual loss, loaded from a torchvision-layout .pth via the converter.
+"""VGG19 features for the Spikling perceptual loss, loaded from a torchvision-layout .pth by the weight loader.
 
 torchvision's ImageNet weights cannot be downloaded here, so the test writes a .pth with random weights in
 torchvision's key layout (torch zip format, written without torch) and checks the features against a
@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 
 from mindediting.convert.pth_reader import CheckpointError
-from mindediting.models.common.vgg import (
-    VGGPerceptualLoss,
-    build_vgg19_features,
-    conv_indices,
-    load_vgg19_pth,
-)
+from mindediting.convert.weights import load_weights, read_weights
+from mindediting.models.common.vgg import VGG19Features, VGGPerceptualLoss, conv_indices, convert_state_dict
+
+
+def _features(path):
+    """What the spike trainer builds from ``train.vgg_weights``."""
+    return load_weights(VGG19Features(), path, mapping=convert_state_dict)
 
 
 def write_torch_zip(path, state):
@@ -89,10 +90,10 @@ def vgg_pth(tmp_path_factory):
 
 def test_features_match_reference(vgg_pth, tmp_path):
     path, state = vgg_pth
-    params = load_vgg19_pth(path)
+    params = read_weights(path, mapping=convert_state_dict)
     assert sorted(params) == sorted(f"features.{i}.{k}" for i in (0, 2, 5, 7, 10, 12, 14) for k in ("weight", "bias"))
     np.testing.assert_array_equal(params["features.14.weight"], state["features.14.weight"])
-    net = build_vgg19_features(path)
+    net = _features(path)
     x = np.random.default_rng(1).random((1, 3, 12, 16)).astype(np.float32)
     got = net(ms.Tensor(x)).asnumpy()
     expected = reference_features(x.astype(np.float64), state)
@@ -102,12 +103,12 @@ def test_features_match_reference(vgg_pth, tmp_path):
     from mindediting.convert.converter import save_ckpt
 
     ckpt = save_ckpt(params, tmp_path / "vgg.ckpt")
-    np.testing.assert_array_equal(build_vgg19_features(ckpt)(ms.Tensor(x)).asnumpy(), got)
+    np.testing.assert_array_equal(_features(ckpt)(ms.Tensor(x)).asnumpy(), got)
 
 
 def test_perceptual_loss(vgg_pth):
     path, state = vgg_pth
-    loss = VGGPerceptualLoss(build_vgg19_features(path))
+    loss = VGGPerceptualLoss(_features(path))
     rng = np.random.default_rng(2)
     real = rng.random((2, 1, 8, 8)).astype(np.float32) * 2 - 1
     fake = rng.random((2, 1, 8, 8)).astype(np.float32) * 2 - 1
@@ -126,7 +127,7 @@ def test_missing_vgg_key_is_reported(tmp_path):
     path = tmp_path / "partial.pth"
     write_torch_zip(path, {"features.0.weight": np.zeros((64, 3, 3, 3)), "features.0.bias": np.zeros(64)})
     with pytest.raises(CheckpointError, match=r"partial.pth: VGG19 checkpoint lacks features.2.weight, features.2.bias"):
-        load_vgg19_pth(path)
+        read_weights(path, mapping=convert_state_dict)
 
 
 def test_writer_is_read_by_pth_reader(tmp_path):

@@ -5,7 +5,7 @@ import yaml
 from mindspore import nn
 
 from mindediting.convert.converter import save_ckpt
-from mindediting.engine.spike_pipeline import load_spikling
+from mindediting.engine.runtime import load_network
 from mindediting.models import build_model
 
 
@@ -22,7 +22,7 @@ def test_export_mindir_matches_pynative(tmp_path):
                         "--file_name", name]) == 0
     graph = nn.GraphCell(ms.load(name + ".mindir"))
     x = (np.random.default_rng(0).random((1, 32, 16, 24)) < 0.3).astype(np.float32) * 2 - 1
-    expected = load_spikling(str(ckpt))(ms.Tensor(x)).asnumpy()
+    expected = load_network({"model": {"name": "spikling"}, "system": {}}, str(ckpt))(ms.Tensor(x)).asnumpy()
     got = graph(ms.Tensor(x)).asnumpy()
     assert got.shape == expected.shape == (1, 1, 16, 24)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)

@@ -127,3 +127,68 @@ def test_bad_fn_output_and_inputs():
         run_chunked(nearest_x4, lq, 2, 3)
     with pytest.raises(ValueError, match=r"frame 1 has shape \(1, 4, 5\)"):
         list(stream_chunked(nearest_x4, iter([np.zeros((1, 4, 4)), np.zeros((1, 4, 5))]), 2, 0))
+
+
+# ---------------------------------------------------------------------------------------------- blend (VRT)
+def patch_mean_x2(x):
+    """Spatially mixing numpy stand-in for VRT on (N, D, C, h, w): x2 upsampling plus the patch mean, so
+    every output pixel depends on which patch it came from (blending weights show)."""
+    up = x[:, :, :3].repeat(2, axis=3).repeat(2, axis=4)
+    return up + x[:, :, :3].mean(axis=(1, 3, 4), keepdims=True)
+
+
+def test_blend_window_starts_match_upstream_formula():
+    def upstream(size, tile, stride):  # main_test_vrt.py
+        return list(range(0, size - tile, stride)) + [max(0, size - tile)]
+
+    for length in range(1, 40):
+        for size in range(1, 45):
+            for overlap in range(size):
+                assert window_starts(length, size, overlap) == upstream(length, size, size - overlap)
+
+
+@pytest.mark.parametrize("tile,overlap,nonblind", [([4, 16, 16], [2, 4, 4], False), ([0, 16, 16], [0, 6, 6], True),
+                                                   ([3, 0, 0], [1, 0, 0], False), ([0, 0, 0], [0, 0, 0], True)])
+def test_run_blended_equals_test_video(tile, overlap, nonblind):
+    import mindspore as ms
+
+    from mindediting.engine.tiling import run_blended, test_video
+
+    lq = np.random.default_rng(5).random((1, 7, 4 if nonblind else 3, 36, 44), dtype=np.float32)
+    want = test_video(lq, lambda t: ms.Tensor(patch_mean_x2(t.asnumpy())), 2, [2, 8, 8], tile, overlap, nonblind)
+    got = run_blended(lambda clip: patch_mean_x2(clip[None])[0], lq[0], 2, [2, 8, 8], tile, overlap, nonblind)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, want[0])
+
+
+def test_run_blended_leaves_the_input_alone():
+    from mindediting.engine.tiling import run_blended
+
+    lq = np.random.default_rng(6).random((4, 3, 24, 24), dtype=np.float32)
+    kept = lq.copy()
+    out = run_blended(lambda clip: clip, lq, 1, [2, 8, 8], [2, 16, 16], [1, 8, 8])  # fn returns its input
+    np.testing.assert_array_equal(lq, kept)
+    np.testing.assert_allclose(out, lq, atol=1e-6)
+
+
+def test_evaluator_tiling_modes():
+    from mindediting.engine.evaluator import clip_restorer
+    from mindediting.engine.tiling import run_blended
+
+    lq = np.random.default_rng(7).random((5, 3, 32, 40), dtype=np.float32)
+    cfg = {"eval": {"tile": [3, 16, 16], "tile_overlap": [1, 8, 8]}, "model": {"args": {"upscale": 1}}}
+    np.testing.assert_array_equal(clip_restorer(tile_mean, cfg, "generic")(lq),
+                                  run_chunked(tile_mean, lq, 3, 1, [16, 16], [8, 8]))
+    np.testing.assert_array_equal(clip_restorer(tile_mean, cfg, "none")(lq), tile_mean(lq))
+    cfg["model"]["args"]["window_size"] = [2, 8, 8]
+    np.testing.assert_array_equal(clip_restorer(tile_mean, cfg, "blend")(lq),
+                                  run_blended(tile_mean, lq, 1, [2, 8, 8], [3, 16, 16], [1, 8, 8]))
+
+    def one_frame(clip):  # frame interpolation: one output frame, repeated for the shape check
+        return clip[:1] * 0.5
+
+    out = clip_restorer(one_frame, {"eval": {}, "model": {"args": {"upscale": 1, "window_size": [2, 8, 8]}}},
+                        "blend")(lq)
+    np.testing.assert_array_equal(out, np.repeat(lq[:1] * 0.5, 5, axis=0))
+    with pytest.raises(ValueError, match="tiling 'vrt' is not one of generic, blend, none"):
+        clip_restorer(tile_mean, cfg, "vrt")

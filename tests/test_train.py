@@ -16,7 +16,7 @@ from tests.test_datasets import make_tiny_reds
 def test_charbonnier_and_cosine_restart_by_hand():
     import mindspore as ms
 
-    from mindediting.engine.trainer import cosine_restart_lr
+    from mindediting.engine.video_trainer import cosine_restart_lr
     from mindediting.losses import CharbonnierLoss
 
     pred = np.array([[0.5, 0.25], [1.0, 0.0]], np.float32)
@@ -37,7 +37,7 @@ def test_charbonnier_and_cosine_restart_by_hand():
 def tiny_config(root, total_iters=5, **train):
     gt_root, lq_root = make_tiny_reds(root, clips=("000", "001"), frames=4, size=(32, 48))
     opts = dict(dataset="reds", gt_root=gt_root, lq_root=lq_root, val_partition="none", num_frames=3,
-                gt_patch_size=32, batch_size=1, num_workers=0, total_iters=total_iters, lr=1e-3,
+                patch_size=32, batch_size=1, num_workers=0, total_iters=total_iters, lr=1e-3,
                 periods=[total_iters], restart_weights=[1.0], eta_min=1e-5, fix_iter=2, spynet_lr_mult=0.125,
                 log_interval=1, val_interval=4, save_interval=2, keep_last=2, random_reverse=True)
     opts.update(train)
@@ -64,19 +64,19 @@ class Crash(Exception):
 def test_interrupted_run_resumes_to_the_same_losses(tmp_path):
     import mindspore as ms
 
-    from mindediting.engine.checkpoint import load_checkpoint_strict
+    from mindediting.convert.weights import load_weights
     from mindediting.engine.train_state import ResumeError, list_checkpoints, load_train_state
-    from mindediting.engine.trainer import Trainer, cosine_restart_lr
+    from mindediting.engine.video_trainer import VideoTrainer, cosine_restart_lr
     from mindediting.models import build_model
 
     cfg = tiny_config(str(tmp_path / "data"), total_iters=4, keep_last=1)
-    unbroken = Trainer(cfg, run_dir=str(tmp_path / "a"), progress=False)
+    unbroken = VideoTrainer(cfg, run_dir=str(tmp_path / "a"), progress=False)
     spynet0 = {p.name: p.asnumpy().copy() for p in unbroken.flow_params}
     main0 = {p.name: p.asnumpy().copy() for p in unbroken.main_params}
     losses = unbroken.train()
     assert len(losses) == 4 and all(np.isfinite(losses))
 
-    broken = Trainer(cfg, run_dir=str(tmp_path / "b"), progress=False)
+    broken = VideoTrainer(cfg, run_dir=str(tmp_path / "b"), progress=False)
     at_fix = {}
 
     def hook(step):
@@ -95,7 +95,7 @@ def test_interrupted_run_resumes_to_the_same_losses(tmp_path):
     assert any(not np.array_equal(v, main0[k]) for k, v in at_fix["main"].items())
     assert at_fix["steps"] == [2, 0]
 
-    resumed = Trainer(cfg, run_dir=str(tmp_path / "b"), progress=False)
+    resumed = VideoTrainer(cfg, run_dir=str(tmp_path / "b"), progress=False)
     tail = resumed.train(resume="auto")
     assert resumed.step == 4
     np.testing.assert_allclose(tail, losses[2:], rtol=0, atol=1e-7)  # iterations 3, 4 as in the unbroken run
@@ -118,7 +118,7 @@ def test_interrupted_run_resumes_to_the_same_losses(tmp_path):
     # keep_last=1: only the final checkpoint remains; eval.py's strict loader reads it
     ckpts = list_checkpoints(str(tmp_path / "a"))
     assert [s for s, _ in ckpts] == [4]
-    net = load_checkpoint_strict(ckpts[-1][1], build_model("basicvsr", mid_channels=4, num_blocks=1))
+    net = load_weights(build_model("basicvsr", mid_channels=4, num_blocks=1), ckpts[-1][1])
     final = {p.name: p.asnumpy() for p in unbroken.net.get_parameters()}
     for p in net.get_parameters():
         np.testing.assert_array_equal(p.asnumpy(), final[p.name])
@@ -142,7 +142,7 @@ def test_cli_errors(tmp_path):
 
 
 def test_train_option_errors():
-    from mindediting.engine.trainer import train_options
+    from mindediting.engine.video_trainer import train_options
 
     with pytest.raises(ValueError, match="train.gt_root: required"):
         train_options({"train": {}})
@@ -154,31 +154,126 @@ def test_train_option_errors():
         train_options({"train": {"gt_root": "a", "lq_root": "b", "dataset": "div2k"}})
 
 
-def test_trainer_class_dispatch_and_unknown_model():
-    from mindediting.engine.trainer import Trainer, trainer_class
+def test_each_model_names_its_trainer_in_the_registry():
+    from mindediting import registry
+    from mindediting.engine.sci_trainer import SCITrainer
+    from mindediting.engine.spike_trainer import SpikeTrainer
+    from mindediting.engine.video_trainer import VideoTrainer
 
-    assert trainer_class("basicvsr") is Trainer
-    assert trainer_class("vrt") is Trainer
-    with pytest.raises(ValueError, match=r"model.name 'spynet': train.py trains basicvsr, efficientsci"):
-        trainer_class("spynet")
+    trainers = {name: registry.get(name).entry("trainer", "training") for name in
+                ("basicvsr", "vrt", "metasci", "efficientsci", "qsci", "spikling")}
+    assert trainers == {"basicvsr": VideoTrainer, "vrt": VideoTrainer, "metasci": SCITrainer,
+                        "efficientsci": SCITrainer, "qsci": SCITrainer, "spikling": SpikeTrainer}
+    with pytest.raises(ValueError, match=r"model 'spynet' \(flow\) has no trainer: training is not available"):
+        registry.get("spynet").entry("trainer", "training")
+
+
+def _config_error(tmp_path, cfg):
+    from mindediting.config import ConfigError, load_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    message = str(err.value)
+    assert "\n" not in message
+    return message.split(": ", 1)[1]
+
+
+def test_renamed_train_keys_name_the_new_key(tmp_path):
+    video = {"model": {"name": "basicvsr"}}
+    assert _config_error(tmp_path, dict(video, train={"gt_patch_size": 64})) == \
+        "train.gt_patch_size was renamed to train.patch_size"
+    assert _config_error(tmp_path, dict(video, train={"fix_lr_mul": 0.1})) == \
+        "train.fix_lr_mul was renamed to train.spynet_lr_mult"
+    sci = {"model": {"name": "metasci"}}
+    assert _config_error(tmp_path, dict(sci, train={"eval_interval": 1})).startswith(
+        "train.eval_interval was renamed to train.val_interval (now counted in iterations, not epochs")
+    assert _config_error(tmp_path, dict(sci, train={"seed": 0})) == "train.seed was renamed to system.seed"
+    assert _config_error(tmp_path, dict(sci, train={"frames": 8})) == "train.frames was renamed to train.num_frames"
+    spike = {"model": {"name": "spikling"}}
+    assert _config_error(tmp_path, dict(spike, train={"save_dir": "runs/x"})) == \
+        "train.save_dir was renamed to train.output_dir"
+    assert _config_error(tmp_path, dict(spike, train={"loss": {"l2": 1.0}})).startswith(
+        "train.loss {l2} was renamed to train.loss_weights")
+    assert _config_error(tmp_path, dict(spike, train={"optimizer": {"name": "adam", "lr": 1e-3}})).startswith(
+        "train.optimizer {name, lr, betas, weight_decay} was renamed to train.optimizer (the name), train.lr")
+
+
+def test_a_key_the_chosen_trainer_does_not_read_is_refused(tmp_path):
+    from mindediting.engine.sci_trainer import SCITrainer
+    from mindediting.engine.video_trainer import VideoTrainer
+
+    message = _config_error(tmp_path, {"model": {"name": "basicvsr"}, "train": {"crop_size": 64}})
+    assert message == f"unknown key 'train.crop_size' for VideoTrainer (valid: {', '.join(VideoTrainer.SCHEMA)})"
+    assert "patch_size" in message and "fix_iter" in message
+    message = _config_error(tmp_path, {"model": {"name": "qsci"}, "train": {"fix_iter": 5}})
+    assert message == f"unknown key 'train.fix_iter' for SCITrainer (valid: {', '.join(SCITrainer.SCHEMA)})"
+    assert _config_error(tmp_path, {"model": {"name": "spikling"}, "train": {"window": "all"}}) == \
+        "'train.window' should be int, got str ('all')"
+    assert _config_error(tmp_path, {"model": {"name": "spynet"}, "train": {"lr": 1e-3}}) == \
+        "model 'spynet' (flow) has no trainer: training is not available for it"
+    # the trainers refuse the same keys when built from a dict that never went through load_config
+    with pytest.raises(ValueError, match=r"^unknown key 'train.crop_size' for VideoTrainer \(valid: output_dir, "):
+        VideoTrainer.options({"train": {"gt_root": "a", "lq_root": "b", "crop_size": 64}})
+
+
+def test_hybrid_mode_is_refused_and_the_run_dir_holds_the_merged_config(tmp_path):
+    from mindediting.engine.video_trainer import VideoTrainer
+
+    cfg = tiny_config(str(tmp_path / "data"), total_iters=1)
+    cfg["system"]["mode"] = "hybrid"
+    with pytest.raises(ValueError) as err:
+        VideoTrainer(cfg, run_dir=str(tmp_path / "hybrid"), progress=False)
+    assert str(err.value) == ("system.mode hybrid is an inference mode (compiled stages in a PyNative loop); "
+                              "use graph or pynative for training")
+    assert not os.path.exists(tmp_path / "hybrid")
+
+    cfg["system"]["mode"] = "pynative"
+    run = tmp_path / "run"
+    VideoTrainer(cfg, run_dir=str(run), progress=False)
+    with open(run / "config.yaml", encoding="utf-8") as handle:
+        assert yaml.safe_load(handle) == cfg
+    assert [n for n in os.listdir(run) if n.startswith("config.yaml") and n != "config.yaml"] == []
+
+
+@pytest.mark.slow
+def test_graph_mode_training_matches_pynative(tmp_path):
+    """``system.mode: graph`` compiles BasicVSR's step, in both phases (SPyNet fixed, then trained by its own Adam);
+    same losses as PyNative. The graph run is a subprocess so the graph-mode context does not leak."""
+    cfg = tiny_config(str(tmp_path / "data"), total_iters=3, fix_iter=1, val_interval=0, save_interval=3)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    eager, graph = str(tmp_path / "eager"), str(tmp_path / "graph")
+    script = os.path.join(REPO, "train.py")
+    for run_dir, mode in ((eager, "pynative"), (graph, "graph")):
+        res = subprocess.run([sys.executable, script, "--config_path", str(path), "--output_dir", run_dir,
+                              "--no_progress", "--mode", mode], cwd=REPO, capture_output=True, text=True, timeout=900)
+        assert res.returncode == 0, res.stderr[-2000:]
+    rows_eager = [r for r in _log(eager) if "loss" in r]
+    rows_graph = [r for r in _log(graph) if "loss" in r]
+    assert [r["iter"] for r in rows_graph] == [1, 2, 3]
+    assert [r["indices"] for r in rows_graph] == [r["indices"] for r in rows_eager]
+    np.testing.assert_allclose([r["loss"] for r in rows_graph], [r["loss"] for r in rows_eager], rtol=1e-5)
+    with open(os.path.join(graph, "config.yaml"), encoding="utf-8") as handle:
+        assert yaml.safe_load(handle)["system"]["mode"] == "graph"  # the merged config, --mode included
 
 
 @pytest.mark.slow
 def test_vrt_trains_with_spynet_and_deformable_convs_fixed_first(tmp_path):
-    """KAIR recipe names (fix_keys, fix_lr_mul, charbonnier_eps): SpyNet and DCN parameters stay fixed for
+    """KAIR recipe (fix_keys, spynet_lr_mult, loss_eps): SpyNet and DCN parameters stay fixed for
     fix_iter iterations and move afterwards; everything else moves from the first iteration."""
-    from mindediting.engine.trainer import Trainer
+    from mindediting.engine.video_trainer import VideoTrainer
 
     cfg = tiny_config(str(tmp_path / "data"), total_iters=3, fix_iter=2, num_frames=2, val_interval=0,
-                      save_interval=3, fix_keys=["spynet", "deform"], fix_lr_mul=0.125, charbonnier_eps=1e-9,
+                      save_interval=3, fix_keys=["spynet", "deform"], spynet_lr_mult=0.125, loss_eps=1e-9,
                       loss="charbonnier", optimizer="adam", scheduler="cosine_restart", weight_decay=0.0)
-    cfg["train"].pop("spynet_lr_mult")
     gt_root, lq_root = make_tiny_reds(str(tmp_path / "vrt_data"), clips=("000", "001"), frames=3, size=(160, 160))
-    cfg["train"].update(gt_root=gt_root, lq_root=lq_root, gt_patch_size=160)  # LR 40x40: SpyNet needs > 32
+    cfg["train"].update(gt_root=gt_root, lq_root=lq_root, patch_size=160)  # LR 40x40: SpyNet needs > 32
     cfg["model"] = {"name": "vrt", "args": dict(upscale=4, img_size=[2, 40, 40], window_size=[2, 8, 8], depths=[1] * 8,
                                                 indep_reconsts=[7], embed_dims=[8] * 8, num_heads=[1] * 8,
                                                 deformable_groups=2, pa_frames=2)}
-    trainer = Trainer(cfg, run_dir=str(tmp_path / "run"), progress=False)
+    trainer = VideoTrainer(cfg, run_dir=str(tmp_path / "run"), progress=False)
     assert trainer.opts["spynet_lr_mult"] == 0.125 and trainer.opts["loss_eps"] == 1e-9
     fixed = {p.name for p in trainer.flow_params}
     assert any("spynet" in n for n in fixed) and any("pa_deform" in n for n in fixed)
@@ -191,8 +286,8 @@ def test_vrt_trains_with_spynet_and_deformable_convs_fixed_first(tmp_path):
     assert moved[2] & fixed  # iteration 3 trains it
     assert moved[0] and not moved[0] & fixed
     cfg["train"]["optimizer"] = "sgd"
-    with pytest.raises(ValueError, match="train.optimizer 'sgd': the video SR trainer implements adam only"):
-        Trainer(cfg, run_dir=str(tmp_path / "run2"), progress=False)
+    with pytest.raises(ValueError, match="train.optimizer 'sgd': VideoTrainer implements adam only"):
+        VideoTrainer(cfg, run_dir=str(tmp_path / "run2"), progress=False)
 
 
 @pytest.mark.parametrize("task", ["001", "002", "003", "004", "005", "006", "007"])
@@ -200,12 +295,12 @@ def test_vrt_task_configs_carry_the_kair_training_recipe(task):
     import glob
 
     from mindediting.config import load_config
-    from mindediting.engine.trainer import train_options
+    from mindediting.engine.video_trainer import train_options
 
     path = glob.glob(os.path.join(REPO, "configs", "vrt", f"{task}_*.yaml"))[0]
     opts = train_options(load_config(path))
     assert opts["fix_keys"] == ["spynet", "deform"] and opts["spynet_lr_mult"] == 0.125
     assert opts["fix_iter"] == 20000 and opts["lr"] == 4e-4 and opts["loss_eps"] == 1e-9
     assert opts["batch_size"] == 1 and opts["total_iters"] == 300000 and opts["eta_min"] == 1e-7
-    assert opts["gt_patch_size"] == (256 if task < "005" else 192)
+    assert opts["patch_size"] == (256 if task < "005" else 192)
     assert opts["num_frames"] == (7 if task in ("003", "004") else 6)

@@ -5,10 +5,11 @@ import mindspore as ms
 import numpy as np
 import pytest
 
+from benchmarks.bench_vrt import jit_stage_cells
 from mindediting.convert.converter import check_params, load_and_convert, normalize_tensors, save_ckpt
 from mindediting.convert.pth_reader import load_pth
 from mindediting.models import build_model
-from mindediting.models.vrt import Stage, convert_state_dict, jit_stage_cells
+from mindediting.models.vrt import Stage, convert_state_dict
 from tests.golden import golden_dir, load, load_config
 
 
@@ -43,7 +44,7 @@ def _parity(case, tmp_path, hybrid=False):
     folder = golden_dir(case, need=("weights.pth", "input.npy", "output.npy"))
     cfg = load_config(folder)
     ctor = cfg["constructor"]
-    params = load_and_convert("vrt", os.path.join(folder, "weights.pth"), **ctor)
+    params = load_and_convert(os.path.join(folder, "weights.pth"), convert_state_dict, **ctor)
     ckpt = tmp_path / "w.ckpt"
     save_ckpt(params, str(ckpt))
     net = build_model("vrt", **ctor)

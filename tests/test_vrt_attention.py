@@ -5,25 +5,50 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from mindediting.convert.converter import check_params, normalize_tensors
-from mindediting.convert.pth_reader import load_pth
+from mindspore import ops
+
+from mindediting.convert.converter import load_and_convert
+from mindediting.convert.weights import load_into
 from mindediting.models.common.window_attention import (
-    WindowAttention, compute_mask_np, get_window_size, permute_rows, relative_position_index, roll3,
-    shifted_window_partition, shifted_window_reverse, window_partition, window_reverse)
+    WindowAttention, compute_mask_np, get_window_size, permute_rows, relative_position_index,
+    shifted_window_partition, shifted_window_reverse)
 from mindediting.models.vrt import convert_state_dict
 from tests.golden import golden_dir, load, load_config
+
+
+# Upstream's roll + partition, written step by step: the reference for the one-gather version the Cells use.
+def window_partition(x, window_size):
+    """(B, D, H, W, C) -> (B * num_windows, Wd * Wh * Ww, C); D, H, W must be multiples of the window."""
+    b, d, h, w, c = x.shape
+    wd, wh, ww = window_size
+    x = x.reshape(b, d // wd, wd, h // wh, wh, w // ww, ww, c)
+    return x.transpose(0, 1, 3, 5, 2, 4, 6, 7).reshape(-1, wd * wh * ww, c)
+
+
+def window_reverse(windows, window_size, b, d, h, w):
+    """Inverse of :func:`window_partition`: (B * num_windows, Wd, Wh, Ww, C) -> (B, D, H, W, C)."""
+    wd, wh, ww = window_size
+    x = windows.reshape(b, d // wd, h // wh, w // ww, wd, wh, ww, -1)
+    return x.transpose(0, 1, 4, 2, 5, 3, 6, 7).reshape(b, d, h, w, -1)
+
+
+def roll3(x, shifts):
+    """torch.roll over axes 1, 2, 3 (ops.roll has no CPU kernel)."""
+    for axis, shift in zip((1, 2, 3), shifts):
+        n = x.shape[axis]
+        shift %= n
+        if shift:
+            x = ops.cat([x.narrow(axis, n - shift, shift), x.narrow(axis, 0, n - shift)], axis)
+    return x
 
 
 def _attention(folder):
     cfg = load_config(folder)
     c = cfg["constructor"]
-    raw = load_pth(os.path.join(folder, "weights.pth"))
-    params = convert_state_dict(normalize_tensors(raw))
+    raw = load_and_convert(os.path.join(folder, "weights.pth"))
     net = WindowAttention(c["dim"], c["window_size"], c["num_heads"], c["qkv_bias"], c["qk_scale"], c["mut_attn"])
     net.set_train(False)
-    check_params(params, net, "vrt_attention")
-    not_loaded, _ = ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in params.items()})
-    assert not not_loaded
+    load_into(net, convert_state_dict(raw), "vrt_attention")
     return cfg, raw, net
 
 

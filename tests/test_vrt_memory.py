@@ -17,7 +17,7 @@ import mindspore as ms
 import numpy as np
 import pytest
 
-from mindediting.engine.vrt_tiling import count_model_calls, test_video as run_video
+from mindediting.engine.tiling import count_model_calls, test_video as run_video
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 CONFIG_001 = os.path.join(REPO, "configs", "vrt", "001_VRT_videosr_bi_REDS_6frames.yaml")
@@ -77,7 +77,7 @@ def _worker(case, ckpt=None):
     """Subprocess body: one tiled run, prints a JSON line with VmHWM before and after."""
     import time
 
-    from mindediting.engine.vrt_tiling import test_video
+    from mindediting.engine.tiling import test_video
 
     if case == "standin_1080p":  # 6 frames of 1080p output, temporal tile 4 (2 clips), the 1080p patch size
         tile = [4] + TILE_1080P[1:]

@@ -1,4 +1,5 @@
-"""VRT's SpyNet variant (multi-level flows) against the upstream golden, through the converter's steps."""
+"""VRT's SpyNet variant (multi-level flows) against the upstream golden, through the converter's steps and the
+weight loader."""
 import os
 
 import mindspore as ms
@@ -7,7 +8,7 @@ import pytest
 
 from mindediting.convert.converter import CheckpointError, check_params, normalize_tensors, save_ckpt, unwrap_state_dict
 from mindediting.convert.pth_reader import load_pth
-from mindediting.engine.checkpoint import load_checkpoint_strict
+from mindediting.convert.weights import load_weights
 from mindediting.models.common import vrt_spynet
 from tests.golden import golden_dir, load, load_config
 
@@ -20,7 +21,7 @@ def _net_from_golden(folder, tmp_path, return_levels):
     net = vrt_spynet.SpyNet(return_levels=return_levels)
     net.set_train(False)
     check_params(params, net, "vrt_spynet")
-    load_checkpoint_strict(str(tmp_path / "spynet.ckpt"), net)
+    load_weights(net, str(tmp_path / "spynet.ckpt"))
     return net
 
 
@@ -40,12 +41,13 @@ def test_vrt_spynet_single_level_and_path_loading(tmp_path):
     cfg = load_config(folder)
     _net_from_golden(folder, tmp_path, [5])
     ref, supp = ms.Tensor(load(folder, "ref.npy")[:1]), ms.Tensor(load(folder, "supp.npy")[:1])
-    net = vrt_spynet.SpyNet(load_path=str(tmp_path / "spynet.ckpt"), return_levels=[5])
+    net = load_weights(vrt_spynet.SpyNet(return_levels=[5]), str(tmp_path / "spynet.ckpt"))
     net.set_train(False)
     flow = net(ref, supp)
     assert isinstance(flow, ms.Tensor)
     np.testing.assert_allclose(flow.asnumpy(), load(folder, "output_0.npy")[:1], rtol=0, atol=cfg["tolerance"]["atol"])
-    net_pth = vrt_spynet.SpyNet(load_path=os.path.join(folder, "weights.pth"), return_levels=[2])
+    net_pth = load_weights(vrt_spynet.SpyNet(return_levels=[2]), os.path.join(folder, "weights.pth"),
+                           mapping=vrt_spynet.convert_state_dict)
     net_pth.set_train(False)
     coarse = net_pth(ref, supp)
     expected = load(folder, "output_3.npy")[:1]
@@ -53,9 +55,9 @@ def test_vrt_spynet_single_level_and_path_loading(tmp_path):
 
 
 def test_vrt_spynet_missing_file_and_bad_shapes(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.pth"):
-        vrt_spynet.SpyNet(load_path=str(tmp_path / "nope.pth"))
     net = vrt_spynet.SpyNet(return_levels=[5])
+    with pytest.raises(CheckpointError, match=r"nope\.pth: weights file not found"):
+        load_weights(net, str(tmp_path / "nope.pth"), mapping=vrt_spynet.convert_state_dict)
     with pytest.raises(ValueError, match="differ in shape"):
         net(ms.Tensor(np.zeros((1, 3, 64, 64), np.float32)), ms.Tensor(np.zeros((1, 3, 64, 96), np.float32)))
     with pytest.raises(CheckpointError):

@@ -271,7 +271,7 @@ def test_eval_vrt_checkpoint_on_vid4_layout(tmp_path, frames, capsys):
 
 
 class _FakeVRT:
-    """Stands in for the network in eval.vrt_fn: VFI -> mean over the input frames (what VRT's pa_frames 0
+    """Stands in for the network under the evaluator's blend tiling: VFI -> mean over the input frames (what VRT's pa_frames 0
     branch gives with a zero body), denoising -> the noisy RGB channels."""
 
     def __init__(self, vfi):
@@ -285,14 +285,15 @@ class _FakeVRT:
 
 def test_vrt_fn_wiring_for_vfi_and_denoising(tmp_path, frames):
     from mindediting.config import load_config
+    from mindediting.engine import video_task
     from mindediting.engine.evaluator import evaluate
+    from mindediting.engine.inference import network_fn
 
     _vimeo_layout(tmp_path / "vimeo90k", frames, sequences=("00001/0266",))
     cfg = load_config(_config(tmp_path, "009_VRT_videofi_Vimeo_4frames.yaml",
                               data={"root": str(tmp_path / "vimeo90k")}))
     net = _FakeVRT(vfi=True)
-    fn, run_cfg = eval_script.vrt_fn(net, cfg)
-    result = evaluate(fn, run_cfg, progress=False)
+    result = evaluate(network_fn(net), cfg, progress=False, tiling="blend")
     assert net.calls == [(1, 4, 3, 64, 64)]  # im1, im3, im5, im7 in one call (tile 0)
     seq = tmp_path / "vimeo90k/vimeo_septuplet/sequences/00001/0266"
     inputs = np.stack([read_image(str(seq / f"im{i}.png")) for i in (1, 3, 5, 7)]).astype(np.float32) / 255.0
@@ -305,10 +306,9 @@ def test_vrt_fn_wiring_for_vfi_and_denoising(tmp_path, frames):
     cfg = load_config(_config(tmp_path, "008_VRT_videodenoising_DAVIS.yaml", data={"root": str(tmp_path / "Set8")},
                               eval={"tile": [2, 48, 48], "tile_overlap": [1, 16, 16]}))
     net = _FakeVRT(vfi=False)
-    fn, run_cfg = eval_script.vrt_fn(net, cfg)
-    denoised = evaluate(fn, run_cfg, progress=False)
+    denoised = evaluate(network_fn(net), cfg, progress=False, tiling="blend")
     assert net.calls[0] == (1, 2, 4, 48, 48) and len(net.calls) == 2 * 2 * 3  # 2 temporal clips x 2 rows x 3 columns
-    noisy, base_cfg, _ = eval_script.vrt_baseline(cfg, 1)
-    baseline = evaluate(noisy, base_cfg, progress=False)
+    noisy, _ = video_task.baseline(cfg, 1)
+    baseline = evaluate(noisy, cfg, progress=False, tiling="none")
     assert denoised["average"]["psnr"] == pytest.approx(baseline["average"]["psnr"], abs=1e-4)
     assert 20 * np.log10(255 / 10) < baseline["average"]["psnr"] < 20 * np.log10(255 / 10) + 0.6

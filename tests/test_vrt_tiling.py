@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from mindediting.convert.converter import load_and_convert
-from mindediting.engine.vrt_tiling import count_model_calls, test_clip as run_clip, test_video as run_video
+from mindediting.engine.tiling import count_model_calls, test_clip as run_clip, test_video as run_video
 from mindediting.models import build_model
+from mindediting.models.vrt import convert_state_dict
 from tests.golden import golden_dir, load, load_config
 
 
@@ -82,7 +83,7 @@ def _golden_tiling(case):
         pytest.skip("vrt_small/weights.pth not found (needs ../shared beside the repo)")
     cfg = load_config(folder)
     net = build_model("vrt", **cfg["constructor"])
-    params = load_and_convert("vrt", weights, **cfg["constructor"])
+    params = load_and_convert(weights, convert_state_dict, **cfg["constructor"])
     not_loaded, _ = ms.load_param_into_net(net, {k: ms.Parameter(ms.Tensor(v), name=k) for k, v in params.items()})
     assert not not_loaded
     a = cfg["test_args"]

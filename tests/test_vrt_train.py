@@ -228,10 +228,10 @@ def _config(tmp_path, task):
     cfg["model"]["args"] = _tiny_vrt(task)
     train = cfg["train"]
     if task == "008":
-        train.update(gt_root=make_davis(str(tmp_path / "davis")), num_frames=2, gt_patch_size=40)
+        train.update(gt_root=make_davis(str(tmp_path / "davis")), num_frames=2, patch_size=40)
     else:
         seq_root, meta = make_vimeo(str(tmp_path / "vimeo"))
-        train.update(gt_root=seq_root, meta_file=meta, gt_patch_size=32)
+        train.update(gt_root=seq_root, meta_file=meta, patch_size=32)
     train.update(total_iters=2, periods=[2], fix_iter=1, batch_size=1, num_workers=0, log_interval=1,
                  val_interval=0, save_interval=1, keep_last=3, recompute=False, output_dir=str(tmp_path / "run"))
     cfg["data"]["root"] = None  # no validation set
@@ -273,12 +273,12 @@ def test_tiny_vrt_trains_through_train_py_and_resumes(tmp_path, task):
 def test_task_configs_build_their_training_sets(tmp_path, task):
     """The shipped 008/009 train sections: KAIR values; with the roots pointed at tiny data they build the sets."""
     from mindediting.config import load_config
-    from mindediting.engine.trainer import build_train_set, train_options
+    from mindediting.engine.video_trainer import build_train_set, train_options
 
     opts = train_options(load_config(_config(tmp_path, task)))
     with open(glob.glob(os.path.join(REPO, "configs", "vrt", f"{task}_*.yaml"))[0], encoding="utf-8") as handle:
         shipped = train_options(yaml.safe_load(handle))
-    assert shipped["gt_patch_size"] == 192 and shipped["lr"] == 4e-4 and shipped["loss_eps"] == 1e-9
+    assert shipped["patch_size"] == 192 and shipped["lr"] == 4e-4 and shipped["loss_eps"] == 1e-9
     assert shipped["total_iters"] == 300000 and shipped["eta_min"] == 1e-7 and shipped["batch_size"] == 1
     ds = build_train_set(opts, 1, 7)
     if task == "008":
@@ -295,7 +295,7 @@ def test_task_configs_build_their_training_sets(tmp_path, task):
 
 
 def test_train_option_errors_of_the_vrt_sets(tmp_path):
-    from mindediting.engine.trainer import build_train_set, train_options
+    from mindediting.engine.video_trainer import build_train_set, train_options
 
     opts = train_options({"train": {"dataset": "vimeo_vfi", "gt_root": str(tmp_path)}})  # no lq_root needed
     with pytest.raises(ValueError, match="train.meta_file: required for vimeo_vfi"):
@@ -313,13 +313,15 @@ def test_train_option_errors_of_the_vrt_sets(tmp_path):
 
 
 def test_resolve_module_strings():
-    from mindediting.engine.trainer import Trainer, trainer_class
-    from mindediting.models import model_class
+    from mindediting import registry
+    from mindediting.engine.video_trainer import VideoTrainer
     from mindediting.utils.resolve import resolve
 
-    assert resolve("mindediting.engine.trainer:Trainer") is Trainer is trainer_class("vrt")
-    assert model_class("vrt").__name__ == "VRT"
-    with pytest.raises(ValueError, match="'mindediting.engine.trainer:Nope': module mindediting.engine.trainer has no"):
-        resolve("mindediting.engine.trainer:Nope")
-    with pytest.raises(ValueError, match="'mindediting.engine.trainer': expected 'package.module:Name'"):
-        resolve("mindediting.engine.trainer")
+    assert resolve("mindediting.engine.video_trainer:VideoTrainer") is VideoTrainer
+    assert registry.get("vrt").entry("trainer", "training") is VideoTrainer
+    assert registry.get("vrt").cell_class().__name__ == "VRT"
+    with pytest.raises(ValueError, match="'mindediting.engine.video_trainer:Nope': module "
+                                         "mindediting.engine.video_trainer has no"):
+        resolve("mindediting.engine.video_trainer:Nope")
+    with pytest.raises(ValueError, match="'mindediting.engine.video_trainer': expected 'package.module:Name'"):
+        resolve("mindediting.engine.video_trainer")

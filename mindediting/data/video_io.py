@@ -1,13 +1,17 @@
-"""Streaming frame sources and sinks for video restoration.
+"""Frame sources and sinks for video restoration, and the one float -> ``uint8`` conversion.
 
 A :class:`FrameSource` yields RGB ``uint8`` frames of shape ``(H, W, 3)`` one at a time from a video
 file (decoded with OpenCV) or from a folder of images (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``, read in
 sorted name order). Only one frame is held in memory at a time, so clips of any length can be read.
 
-The sinks take the same frames: :class:`Mp4Writer` encodes an MP4 (``mp4v``) under a temporary name and
-moves it into place on :meth:`~Mp4Writer.close`; :class:`PngWriter` writes one PNG per frame, each under
-a temporary name that is then replaced. Used as context managers, both discard their partial output when
-the block raises, so a failed run never leaves a half-written final file behind.
+The sinks take ``uint8`` frames, RGB ``(H, W, 3)`` or grey ``(H, W)``: :class:`Mp4Writer` encodes an MP4
+(``mp4v``) under a temporary name and moves it into place on :meth:`~Mp4Writer.close`; :func:`write_png`
+writes one PNG (grey frames stay one-channel) and :class:`PngWriter` one per frame of a sequence;
+:func:`write_gif` writes a looping GIF. Every file appears under its final name only when complete; used
+as context managers, the streaming writers discard their partial output when the block raises.
+
+:func:`to_uint8` turns float frames into ``uint8`` for all of them and for the metrics, with the rounding
+rule named by its caller.
 
 Every error names the file (and the frame index when one frame is at fault) on one line.
 """
@@ -18,7 +22,8 @@ import os
 import cv2
 import numpy as np
 
-from mindediting.utils.atomic import AtomicPath, AtomicWriterMixin, write_bytes_atomic  # noqa: F401 (re-exported)
+from mindediting.utils.atomic import AtomicPath, AtomicWriterMixin, atomic_path  # noqa: F401 (re-exported)
+from mindediting.utils.atomic import write_bytes_atomic  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
@@ -181,18 +186,106 @@ def read_frames(path, max_frames=0, start=0):
     return np.stack(list(FrameSource(path, start=start, max_frames=max_frames)))
 
 
-def _check_frame(frame, index, dst, size=None):
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+ROUNDINGS = ("half_even", "half_up", "floor")
+
+
+def to_uint8(img, rounding="half_even", scale=255.0, dtype=np.float32):
+    """Float image -> ``uint8``; layout and channel order are kept (transpose CHW frames first).
+
+    In ``dtype`` (float32 by default; None keeps the input's float type): ``img * scale``, clamp to
+    [0, 255], then by ``rounding``:
+
+    * ``half_even``: ``np.round``, ties to even (127.5 -> 128, 2.5 -> 2). BasicSR ``tensor2img`` and VRT
+      save predictions this way; the evaluators and inference outputs use it.
+    * ``half_up``: add 0.5 in ``dtype``, then truncate: the video-SCI toolbox's display frames. The sum is
+      rounded to ``dtype`` first, so a value a little below ``k + 0.5`` may still go up to ``k + 1``.
+    * ``floor``: truncate. Spikling's upstream decoding ``(v * 128 + 127).astype(uint8)``, with ``scale=1``.
+
+    With ``scale`` 255, clamping after the product gives the values of clamping to [0, 1] before it (the
+    product is monotone and exact at 0 and 1), ``inf`` gives 255 and ``-inf`` 0. NaN goes through
+    numpy's float -> uint8 cast unchanged (0 on x86, with a RuntimeWarning). Accepts a MindSpore Tensor;
+    an integer image raises TypeError.
+    """
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"to_uint8: rounding must be one of {', '.join(ROUNDINGS)}, got {rounding!r}")
+    if hasattr(img, "asnumpy"):  # mindspore.Tensor, without importing mindspore here
+        img = img.asnumpy()
+    img = np.asarray(img)
+    if not np.issubdtype(img.dtype, np.floating):
+        raise TypeError(f"to_uint8 expects a float image in [0, 1], got dtype {img.dtype}")
+    if dtype is not None:
+        img = img.astype(dtype)
+    kind = img.dtype.type
+    value = np.clip(img * kind(scale), kind(0), kind(255))
+    if rounding == "half_even":
+        value = value.round()
+    elif rounding == "half_up":
+        value = value + kind(0.5)
+    return value.astype(np.uint8)
+
+
+def _check_frame(frame, where, size=None):
+    """``where`` names the frame in messages: ``"<path>: frame 3"``."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or not (
+        frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)
+    ):
         got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise ValueError(f"{dst}: frame {index} must be a uint8 (H, W, 3) RGB array, got {got}")
+        raise ValueError(f"{where} must be a uint8 (H, W, 3) RGB or (H, W) grey array, got {got}")
     if size is not None and (frame.shape[1], frame.shape[0]) != size:
-        raise ValueError(
-            f"{dst}: frame {index} is {frame.shape[1]}x{frame.shape[0]}, expected {size[0]}x{size[1]} like frame 0"
-        )
+        raise ValueError(f"{where} is {frame.shape[1]}x{frame.shape[0]}, expected {size[0]}x{size[1]} like frame 0")
+
+
+def _to_bgr(frame, channel_order="RGB"):
+    """The three-channel BGR image OpenCV's writers expect."""
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    if channel_order == "BGR":
+        return frame
+    if channel_order != "RGB":
+        raise ValueError(f"channel_order must be 'RGB' or 'BGR', got {channel_order!r}")
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+
+
+def write_png(path, image, channel_order="RGB"):
+    """Write a ``uint8`` image as PNG (OpenCV's default compression), atomically; return ``path``.
+
+    Grey ``(H, W)`` images are stored with one channel. Pass ``channel_order='BGR'`` for arrays that
+    OpenCV decoded, so they are stored without a colour swap.
+    """
+    path = str(path)
+    _check_frame(image, f"{path}: image")
+    ok, data = cv2.imencode(".png", image if image.ndim == 2 else _to_bgr(image, channel_order))
+    if not ok:
+        raise ValueError(f"{path}: OpenCV cannot encode this image as PNG")
+    return write_bytes_atomic(path, data.tobytes())
+
+
+def write_gif(path, frames, fps):
+    """Write ``uint8`` frames (grey, or RGB that Pillow quantises) as a looping GIF, atomically.
+
+    Each frame lasts ``int(1000 / fps)`` ms. Returns ``path``.
+    """
+    from PIL import Image
+
+    path = str(path)
+    if not fps or fps <= 0:
+        raise ValueError(f"{path}: fps must be > 0, got {fps}")
+    frames = list(frames)
+    size = None
+    for index, frame in enumerate(frames):
+        _check_frame(frame, f"{path}: frame {index}", size)
+        size = (frame.shape[1], frame.shape[0])
+    if size is None:
+        raise ValueError(f"{path}: no frame given, so no GIF was created")
+    images = [Image.fromarray(frame) for frame in frames]
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+    return path
 
 
 class Mp4Writer(AtomicWriterMixin):
-    """Stream RGB ``uint8`` frames into an MP4 (``mp4v``); the file appears at ``path`` only on :meth:`close`.
+    """Stream ``uint8`` frames (RGB, or grey stored as equal B, G, R) into an MP4 (``mp4v``); the file
+    appears at ``path`` only on :meth:`close`.
 
     The frame size is taken from the first frame. Use as a context manager: on an exception the
     temporary file is deleted and ``path`` is left untouched.
@@ -214,7 +307,7 @@ class Mp4Writer(AtomicWriterMixin):
     def write(self, frame):
         if self.closed:
             raise ValueError(f"{self.path}: writer is already closed")
-        _check_frame(frame, self.count, self.path, self.size)
+        _check_frame(frame, f"{self.path}: frame {self.count}", self.size)
         if self._writer is None:
             self.size = (frame.shape[1], frame.shape[0])
             self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
@@ -223,7 +316,7 @@ class Mp4Writer(AtomicWriterMixin):
                 raise ValueError(
                     f"{self.path}: OpenCV cannot open an mp4v writer for {self.size[0]}x{self.size[1]} frames"
                 )
-        self._writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        self._writer.write(_to_bgr(frame))
         self.count += 1
 
     def close(self):
@@ -246,7 +339,7 @@ class Mp4Writer(AtomicWriterMixin):
 
 
 class PngWriter:
-    """Write RGB ``uint8`` frames as ``folder/<filename_tmpl.format(index)>``, each file replaced atomically."""
+    """Write ``uint8`` frames as ``folder/<filename_tmpl.format(index)>`` with :func:`write_png`."""
 
     def __init__(self, folder, filename_tmpl="{:08d}.png", start_index=0):
         self.folder = str(folder)
@@ -260,13 +353,9 @@ class PngWriter:
         self.files = []
 
     def write(self, frame):
-        _check_frame(frame, self.count, self.folder, self.size)
+        _check_frame(frame, f"{self.folder}: frame {self.count}", self.size)
         self.size = (frame.shape[1], frame.shape[0])
-        ok, data = cv2.imencode(".png", cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        if not ok:
-            raise ValueError(f"{self.folder}: OpenCV cannot encode frame {self.count} as PNG")
-        path = os.path.join(self.folder, self.filename_tmpl.format(self.index))
-        write_bytes_atomic(path, data.tobytes())
+        path = write_png(os.path.join(self.folder, self.filename_tmpl.format(self.index)), frame)
         self.files.append(path)
         self.index += 1
         self.count += 1
@@ -279,4 +368,3 @@ class PngWriter:
 
     def __exit__(self, exc_type, exc, tb):
         return False
-

@@ -9,11 +9,12 @@
 * ``video_folder``: any ``<root>/<gt_dir>/<clip>/*.png`` with ``<root>/<lq_dir>/<clip>/*.png``
   (same file names), every frame scored.
 
-A clip is a :class:`TestClip` holding file paths; frames are read when the clip is evaluated.
+A clip is a :class:`~mindediting.data.clips.TestClip` holding file paths; frames are read when the clip is
+evaluated.
 """
 import os
-from dataclasses import dataclass, field
 
+from mindediting.data.clips import TestClip
 from mindediting.data.video_io import list_image_files
 
 REDS4_CLIPS = ["000", "011", "015", "020"]
@@ -23,14 +24,6 @@ DEFAULTS = {
     "vimeo90k_test": {"gt_dir": "sequences", "lq_dir": "BIx4", "meta_file": "sep_testlist.txt"},
     "video_folder": {"gt_dir": "gt", "lq_dir": "lq"},
 }
-
-
-@dataclass
-class TestClip:
-    name: str
-    lq_files: list
-    gt_files: list  # ground truth of the scored frames, aligned with ``score_indices``
-    score_indices: list = field(default_factory=list)  # which output frames are scored
 
 
 def build_test_set(data_cfg):

@@ -2,7 +2,7 @@
 
 ``data.root`` is the test set's own folder (upstream ``testsets/<name>``); ``data.gt_dir`` /
 ``data.lq_dir`` are relative to it (defaults below). Every set yields :class:`VRTClip` objects, the
-:class:`~mindediting.data.video_sr_test.TestClip` the evaluator scores, which also know how to read
+:class:`~mindediting.data.clips.TestClip` the evaluator scores, which also know how to read
 their input (noise, sigma channel, centre crop) and ground truth as upstream's dataset classes do.
 
 =====================  =========================================================  ==========================
@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mindediting.data.video_io import list_image_files, read_image
-from mindediting.data.video_sr_test import TestClip
+from mindediting.data.clips import TestClip
 
 _PAIRED = "paired"
 _VIMEO_LIST = "vimeo_septuplet/sep_testlist.txt"

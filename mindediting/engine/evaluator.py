@@ -1,13 +1,14 @@
 """Video super-resolution evaluation with the papers' protocols (REDS4 RGB, Vimeo90K-T centre frame on Y).
 
 For every clip: read the LR frames, run the restoration callable (whole clip, or temporal windows and
-spatial tiles with overlap from ``eval.tile``/``eval.tile_overlap`` = [frames, h, w]), clamp and round the
+spatial tiles with overlap from ``eval.tile``/``eval.tile_overlap`` = [frames, h, w], put back together by
+the model's tiling: generic averaging or VRT's blending, :mod:`mindediting.engine.tiling`), clamp and round the
 output to uint8 as the BasicSR/mmagic evaluators do, and score the selected frames against the ground
 truth with PSNR/SSIM (``eval.convert_to`` rgb|y, ``eval.crop_border``). With ``eval.mirror_extend``
 (mmagic's Vimeo90K-T test) the input is mirrored in time and the scored output averages the two
 copies of the frame. Per-clip rows and the average are printed and written as CSV and JSON.
 Clips that have ``read_lq`` / ``read_gt`` (the VRT test sets of :mod:`mindediting.data.vrt_testsets`:
-noise and sigma channel, centre crops) read their own frames; ``eval.protocol: vrt`` scores with VRT's
+noise and sigma channel, centre crops) read their own frames; ``eval.protocol: kair`` scores with VRT's (KAIR main_test_vrt.py)
 functions, RGB and Y at once (metrics ``psnr``, ``ssim``, ``psnr_y``, ``ssim_y``).
 """
 import csv
@@ -19,30 +20,61 @@ import os
 import numpy as np
 from tqdm import tqdm
 
-from mindediting.data.video_io import PngWriter, read_image, write_bytes_atomic
+from mindediting.data.video_io import PngWriter, read_image, to_uint8, write_bytes_atomic
 from mindediting.data.video_sr_test import build_test_set
-from mindediting.engine.tiling import run_chunked
-from mindediting.metrics import calculate_psnr, calculate_ssim, to_uint8, vrt_protocol_metrics
+from mindediting.engine.tiling import run_blended, run_chunked
+from mindediting.metrics import calculate_psnr, calculate_ssim, vrt_protocol_metrics
+from mindediting.registry import TILINGS
 
 logger = logging.getLogger(__name__)
 
 METRICS = {"psnr": calculate_psnr, "ssim": calculate_ssim}
-VRT_METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")  # eval.protocol 'vrt': VRT's own functions, RGB and Y at once
+VRT_METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")  # eval.protocol 'kair': VRT's own functions, RGB and Y at once
 
 
-def _tiling(eval_cfg):
+# VRT's constructor defaults: blend tiling needs the network's scale and attention window
+BLEND_DEFAULTS = {"upscale": 4, "window_size": [6, 8, 8], "nonblind_denoising": False}
+
+
+def _tile_settings(eval_cfg):
     tile = list(eval_cfg.get("tile") or [0, 0, 0])
     overlap = list(eval_cfg.get("tile_overlap") or [0, 0, 0])
     if len(tile) != 3 or len(overlap) != 3:
         raise ValueError(f"eval.tile and eval.tile_overlap must be [frames, height, width], got {tile}, {overlap}")
-    return {"chunk_frames": tile[0], "chunk_overlap": overlap[0], "tile": tile[1:], "tile_overlap": overlap[1:]}
+    return tile, overlap
 
 
-def restore_clip(fn, lq, eval_cfg):
-    """Run ``fn`` on ``lq`` (T, C, h, w) float32 with the config's mirroring and tiling; (T', C, H, W) out."""
+def clip_restorer(fn, cfg, tiling="generic"):
+    """``fn`` split by ``eval.tile`` / ``eval.tile_overlap`` ([frames, height, width]) the way ``tiling`` says.
+
+    ``fn`` maps a ``(T, C, h, w)`` float32 clip to ``(T, C', H, W)``. ``generic``: temporal chunks and
+    spatial tiles averaged (:func:`~mindediting.engine.tiling.run_chunked`); ``blend``: VRT's upstream
+    ``test_video`` (:func:`~mindediting.engine.tiling.run_blended`), with ``model.args`` ``upscale``,
+    ``window_size`` and ``nonblind_denoising``; ``none``: whole clips, ``eval.tile`` unused.
+    Every result goes through ``run_chunked`` once more, whole, for its output shape check.
+    """
+    if tiling not in TILINGS:
+        raise ValueError(f"tiling '{tiling}' is not one of {', '.join(TILINGS)}")
+    tile, overlap = _tile_settings(cfg.get("eval") or {})
+    if tiling == "none":
+        return lambda lq: run_chunked(fn, lq)
+    if tiling == "generic":
+        return lambda lq: run_chunked(fn, lq, tile[0], overlap[0], tile[1:], overlap[1:])
+    args = {**BLEND_DEFAULTS, **((cfg.get("model") or {}).get("args") or {})}
+
+    def blended(lq):
+        out = run_blended(fn, lq, args["upscale"], args["window_size"], tile, overlap, args["nonblind_denoising"])
+        # frame interpolation gives one frame: repeated to the input length for the shape check; only frame 0 is scored
+        return np.repeat(out, len(lq), axis=0) if len(out) == 1 < len(lq) else out
+
+    return lambda lq: run_chunked(blended, lq)
+
+
+def restore_clip(restore, lq, eval_cfg):
+    """Run ``restore`` (a :func:`clip_restorer`) on ``lq`` (T, C, h, w) float32 with the config's mirroring."""
     if eval_cfg.get("mirror_extend"):
         lq = np.concatenate([lq, lq[::-1]], axis=0)
-    out = run_chunked(fn, lq, **_tiling(eval_cfg))
+    out = restore(lq)
     if eval_cfg.get("mirror_extend"):
         t = out.shape[0]
         # mmagic: the centre frame appears at t//4 and -1-t//4 of the mirrored output
@@ -52,14 +84,16 @@ def restore_clip(fn, lq, eval_cfg):
     return out
 
 
-def evaluate(fn, cfg, output_dir=None, progress=True):
+def evaluate(fn, cfg, output_dir=None, progress=True, tiling="generic"):
     """Evaluate ``fn`` ((T, C, h, w) float [0,1] -> (T, C, sH, sW)) on the config's test set.
 
+    ``tiling`` (``generic`` | ``blend`` | ``none``, a model spec's ``tiling``) says how ``eval.tile``
+    splits each clip (see :func:`clip_restorer`); training validation and eval.py pass the same value.
     Returns ``{'clips': [{'clip', 'frames', 'psnr', 'ssim'}...], 'average': {...}}``.
     """
     eval_cfg = cfg.get("eval") or {}
     metrics = [m.lower() for m in eval_cfg.get("metrics") or ["psnr", "ssim"]]
-    vrt = eval_cfg.get("protocol") == "vrt"
+    vrt = eval_cfg.get("protocol") == "kair"
     unknown = [m for m in metrics if m not in (VRT_METRICS if vrt else METRICS)]
     if unknown:
         valid = ", ".join(VRT_METRICS if vrt else METRICS)
@@ -71,6 +105,7 @@ def evaluate(fn, cfg, output_dir=None, progress=True):
     crop = int(eval_cfg.get("crop_border") or 0)
     save_frames = bool(eval_cfg.get("save_frames")) and output_dir
 
+    restore = clip_restorer(fn, cfg, tiling)
     rows = []
     bar = tqdm(clips, desc="eval", unit="clip", disable=not progress)
     for clip in bar:
@@ -79,7 +114,7 @@ def evaluate(fn, cfg, output_dir=None, progress=True):
         else:
             lq = np.stack([read_image(f, i).transpose(2, 0, 1) for i, f in enumerate(clip.lq_files)])
             lq = lq.astype(np.float32) / 255.0
-        out = restore_clip(fn, lq, eval_cfg)
+        out = restore_clip(restore, lq, eval_cfg)
         scores = {m: [] for m in metrics}
         writer = PngWriter(os.path.join(output_dir, "frames", clip.name)) if save_frames else None
         for k, (index, gt_file) in enumerate(zip(clip.score_indices, clip.gt_files)):

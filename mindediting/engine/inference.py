@@ -11,7 +11,6 @@ BasicVSR) or, without a checkpoint, the model-free bicubic baseline (OpenCV ``IN
 Device and execution mode are left to the caller (see ``infer.py``).
 """
 import logging
-import math
 import os
 from collections import deque
 
@@ -19,8 +18,9 @@ import cv2
 import numpy as np
 import yaml
 
-from mindediting.data.video_io import FrameSource, Mp4Writer, PngWriter, write_bytes_atomic
+from mindediting.data.video_io import FrameSource, Mp4Writer, PngWriter, to_uint8, write_bytes_atomic
 from mindediting.engine.tiling import stream_chunked
+from mindediting.metrics import calculate_psnr
 
 logger = logging.getLogger(__name__)
 
@@ -63,25 +63,6 @@ def downscale(frame, factor):
     h, w = frame.shape[:2]
     h, w = h - h % factor, w - w % factor
     return np.clip(np.round(imresize(frame[:h, :w], 1.0 / factor)), 0, 255).astype(np.uint8)
-
-
-def psnr_uint8(img, ref):
-    """PSNR in dB between two ``uint8`` images (RGB, no border crop); ``inf`` when they are equal."""
-    mse = np.mean((img.astype(np.float64) - ref.astype(np.float64)) ** 2)
-    return math.inf if mse == 0 else 10.0 * math.log10(255.0**2 / mse)
-
-
-def _psnr_function():
-    try:
-        from mindediting.metrics import calculate_psnr
-    except ImportError:
-        return psnr_uint8
-    return lambda img, ref: float(calculate_psnr(img, ref, crop_border=0, input_order="HWC", test_y_channel=False))
-
-
-def to_uint8(frame_chw):
-    """Float ``(C, H, W)`` in ``[0, 1]`` -> ``uint8`` ``(H, W, C)``: clamp, scale by 255, round."""
-    return np.clip(np.rint(np.clip(frame_chw, 0.0, 1.0) * 255.0), 0, 255).astype(np.uint8).transpose(1, 2, 0)
 
 
 def output_paths(input_path, output_dir, scale):
@@ -147,7 +128,7 @@ def run_inference(cfg, input_path, net=None, output_dir=None, max_frames=0, down
                 references.append((original, frame))
             yield frame.astype(np.float32).transpose(2, 0, 1) / 255.0
 
-    psnr_fn = _psnr_function() if factor > 1 else None
+    psnr_fn = calculate_psnr if factor > 1 else None
     compare_bicubic = psnr_fn is not None and net is not None
     upscale = bicubic_fn(scale)
     scores, bicubic_scores = [], []
@@ -162,7 +143,7 @@ def run_inference(cfg, input_path, net=None, output_dir=None, max_frames=0, down
         bar = _progress(len(source), progress, method)
         count = 0
         for index, frame in enumerate(outputs):
-            image = to_uint8(frame)
+            image = to_uint8(frame.transpose(1, 2, 0))
             if (image.shape[1], image.shape[0]) != out_size:
                 raise ValueError(
                     f"{method}: output frame {index} is {image.shape[1]}x{image.shape[0]}, "
@@ -175,7 +156,7 @@ def run_inference(cfg, input_path, net=None, output_dir=None, max_frames=0, down
                 scores.append(psnr_fn(image, original))
                 if compare_bicubic:  # the same frame through the model-free baseline, for reference
                     lq = small.astype(np.float32).transpose(2, 0, 1)[None] / 255.0
-                    bicubic_scores.append(psnr_fn(to_uint8(upscale(lq)[0]), original))
+                    bicubic_scores.append(psnr_fn(to_uint8(upscale(lq)[0].transpose(1, 2, 0)), original))
             count += 1
             bar.update(1)
         bar.close()

@@ -1,25 +1,21 @@
-"""Device/mode setup and model loading shared by the top-level scripts (not used by library code)."""
+"""Device/mode setup and network loading shared by the entry scripts (train.py, eval.py, infer.py, export.py)."""
 import logging
 
-SCI_MODELS = ("metasci", "efficientsci", "qsci")
 
+def setup_runtime(cfg, args=None):
+    """Apply ``--device_target``/``--mode`` (or the config's ``system`` section) to MindSpore's context.
 
-def add_runtime_args(parser):
-    parser.add_argument("--device_target", choices=("CPU", "GPU", "Ascend"), help="overrides system.device_target")
-    parser.add_argument("--mode", choices=("pynative", "graph", "hybrid"),
-                        help="overrides system.mode; hybrid: PyNative time loop with graph-compiled per-frame stages")
-    parser.add_argument("overrides", nargs="*", help="config overrides section.key=value, e.g. eval.crop_border=4")
-
-
-def setup_runtime(cfg, args):
-    """Apply --device_target/--mode (or the config's ``system`` section) to MindSpore's context."""
+    ``system.mode`` means the same everywhere: ``pynative``; ``graph`` (MindSpore GRAPH_MODE: whole networks,
+    or whole training steps, compiled); ``hybrid`` (PyNative context with the model's compiled stages,
+    ``jit_stages``; an inference mode). The resolved values are written back into ``cfg['system']``.
+    """
     import mindspore as ms
 
     if not cfg.get("system"):
         cfg["system"] = {}  # absent or empty (None) in the YAML
     system = cfg["system"]
-    device = args.device_target or system.get("device_target") or "CPU"
-    mode = args.mode or system.get("mode") or "pynative"
+    device = getattr(args, "device_target", None) or system.get("device_target") or "CPU"
+    mode = getattr(args, "mode", None) or system.get("mode") or "pynative"
     system.update(device_target=device, mode=mode)
     device_id = system.get("device_id")
     try:
@@ -34,20 +30,22 @@ def setup_runtime(cfg, args):
     logging.getLogger(__name__).info("MindSpore %s on %s, %s mode", ms.__version__, device, mode)
 
 
-def load_network(cfg, ckpt):
-    """Build ``model.name`` with ``model.args`` and load ``ckpt`` strictly."""
-    from mindediting.engine.checkpoint import load_checkpoint_strict
-    from mindediting.models import build_model
+def build_network(cfg):
+    """``model.name`` built with ``model.args`` in inference mode, prepared for ``system.mode``."""
+    from mindediting import registry
 
-    net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
-    mode = cfg.get("system", {}).get("mode")
+    name = cfg["model"]["name"]
+    spec = registry.get(name)
+    net = registry.build_model(name, **(cfg["model"].get("args") or {}))
+    system = cfg.get("system") or {}
+    mode = system.get("mode")
     if mode in ("graph", "hybrid") and hasattr(net, "detect_mirror"):
-        net.detect_mirror = False
-    # PyNative ops on the calling thread instead of the asynchronous launch queue: a per-model hint (VRT sets it;
-    # it halves VRT's CPU time on CPU), system.pynative_synchronize overrides it. Numbers are unchanged.
-    sync = cfg.get("system", {}).get("pynative_synchronize")
+        net.detect_mirror = False  # a host-side test: not expressible in a compiled graph
+    # PyNative ops on the calling thread instead of the asynchronous launch queue: the spec's default (VRT: it
+    # halves its CPU time on CPU), system.pynative_synchronize overrides it. Numbers are unchanged.
+    sync = system.get("pynative_synchronize")
     if sync is None:
-        sync = getattr(net, "pynative_synchronize", False)
+        sync = spec.pynative_synchronize
     if sync and mode != "graph":
         import mindspore as ms
 
@@ -57,16 +55,18 @@ def load_network(cfg, ckpt):
             net.jit_stages()
         else:
             logging.getLogger(__name__).warning("%s has no graph-compiled stages: hybrid mode runs it in PyNative",
-                                                cfg["model"]["name"])
-    return load_checkpoint_strict(ckpt, net)
+                                                name)
+    return net
 
 
-def run_spike_cli(config_path, ckpt=None, output_dir=None, input_path=None, max_frames=0, overrides=()):
-    """Hand a spike config (.dat or video in) to the spike pipeline's CLI, src/scripts/spike_infer.py."""
-    from src.scripts import spike_infer
+def load_network(cfg, ckpt):
+    """:func:`build_network`, then ``ckpt`` (MindSpore ``.ckpt``, or an upstream ``.pth`` mapped with the spec's
+    weight mapping) loaded strictly: every parameter filled, no key left over."""
+    from mindediting import registry
+    from mindediting.convert.weights import load_weights
+    from mindediting.utils.resolve import resolve
 
-    argv = ["--config", config_path, "--max-frames", str(max_frames or 0)]
-    for flag, value in (("--input", input_path), ("--ckpt", ckpt), ("--output-dir", output_dir)):
-        if value:
-            argv += [flag, value]
-    return spike_infer.main(argv + list(overrides))
+    spec = registry.get(cfg["model"]["name"])
+    net = build_network(cfg)
+    mapping = resolve(spec.weights) if spec.weights else None
+    return load_weights(net, ckpt, mapping=mapping, **(cfg["model"].get("args") or {}))

@@ -1,6 +1,6 @@
 """Video SCI evaluation: per-scene PSNR/SSIM table, PNG frames and a side-by-side GIF/MP4.
 
-``run_sci_eval(cfg, ckpt=None, output_dir=None)`` takes a validated config (see :mod:`mindediting.config`):
+``run_sci_eval(cfg, output_dir=None, reconstructor=None)`` takes a validated config (see :mod:`mindediting.config`):
 
 * ``data.dataset: sixgray`` -- the six grey benchmark scenes under ``data.root`` (``data.scenes``
   selects them; default kobe, traffic, runner, drop, aerial, vehicle) with the mask ``data.mask_path``.
@@ -11,13 +11,10 @@
   must be the real mask (same size, at least cr frames; cr comes from the file name ``..._cr_10.mat``).
   There is no ground truth: the table gives the time per measurement.
 
-Solver: with ``ckpt`` the network ``model.name`` (``model.args``) is loaded strictly and run one
-measurement at a time (``net(meas (1,1,H,W), mask (1,cr,H,W), mask_s (1,1,H,W))``; for ``qsci`` the
-channel axis of meas/mask_s is dropped, as upstream; a list output gives its last element). Without a
-checkpoint the model-free solver ``eval.sci_solver`` (``gap_tv`` default, or ``admm_tv``) runs with
-the toolbox parameters, overridable by ``eval.sci_solver_args`` (``tv_weight``, ``tv_iter_max``,
-``iter_list``). If ``model.name`` itself is ``gap_tv``/``admm_tv`` (when those names are registered),
-``model.args`` are its parameters.
+Solver: ``reconstructor`` (a network, fed in its spec's layout by :mod:`mindediting.engine.sci_task`) run one
+measurement at a time; without one the model-free solver ``eval.sci_solver`` (``gap_tv`` default, or
+``admm_tv``) runs with the toolbox parameters, overridable by ``eval.sci_solver_args`` (``tv_weight``,
+``tv_iter_max``, ``iter_list``).
 
 Outputs under ``output_dir`` (default ``eval.output_dir``): ``<scene>/<index:04d>.png`` (reconstructed
 frames clipped to [0, 1] for display, ``index = measurement * cr + frame``, when ``eval.save_frames``
@@ -33,9 +30,11 @@ import time
 import numpy as np
 
 from mindediting.data import sci as sci_data
+from mindediting.data.video_io import Mp4Writer, to_uint8, write_gif
+from mindediting.data.video_io import write_png as write_png_file
 from mindediting.metrics_sci import sci_frame_scores
 from mindediting.models.sci_classic import SOLVERS, build_solver
-from mindediting.utils.atomic import atomic_path, write_text_atomic
+from mindediting.utils.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -48,40 +47,27 @@ class SCIEvalError(ValueError):
 
 
 # ------------------------------------------------------------------------------------ writers
-def to_uint8(frame):
-    return (np.clip(frame, 0, 1) * 255 + 0.5).astype(np.uint8)
+def display_uint8(frame):
+    """Frames in [0, 1] as the toolbox shows them: clipped, ``* 255 + 0.5`` truncated, in the input's precision."""
+    return to_uint8(frame, rounding="half_up", dtype=None)
 
 
 def write_png(path, frame):
-    import cv2
-
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(tmp, to_uint8(frame)):
-            raise OSError(f"{path}: cannot write PNG")
+    """One frame in [0, 1] as a one-channel PNG, rounded by :func:`display_uint8`."""
+    write_png_file(path, display_uint8(frame))
 
 
 def write_video(path, frames, fps=4):
-    """Grey ``(T, H, W)`` frames in [0, 1] to a GIF (Pillow) or MP4 (OpenCV ``mp4v``), atomically."""
-    frames = [to_uint8(f) for f in frames]
+    """Grey ``(T, H, W)`` frames in [0, 1] to a GIF or an MP4 (``mp4v``), atomically."""
+    frames = [display_uint8(f) for f in frames]
     if not path.endswith((".gif", ".mp4")):
         raise SCIEvalError(f"{path}: video must end in .gif or .mp4")
-    with atomic_path(path) as tmp:
-        if path.endswith(".gif"):
-            from PIL import Image
-
-            images = [Image.fromarray(f, mode="L") for f in frames]
-            images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps),
-                           loop=0)
-        else:
-            import cv2
-
-            height, width = frames[0].shape
-            writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height), True)
-            if not writer.isOpened():
-                raise OSError(f"{path}: OpenCV cannot open an mp4v writer")
-            for f in frames:
-                writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
-            writer.release()
+    if path.endswith(".gif"):
+        write_gif(path, frames, fps)
+        return
+    with Mp4Writer(path, fps) as writer:
+        for frame in frames:
+            writer.write(frame)
 
 
 def side_by_side(gt, out, gap=4):
@@ -91,52 +77,24 @@ def side_by_side(gt, out, gap=4):
 
 
 # ------------------------------------------------------------------------------------ solvers
-def make_reconstructor(cfg, ckpt=None):
-    """``(fn, label)``: ``fn(meas (H, W), mask (cr, H, W), mask_s (H, W)) -> (cr, H, W)`` numpy."""
-    model = cfg.get("model") or {}
+def make_reconstructor(cfg):
+    """``(fn, label)`` of the model-free solver: ``fn(meas (H, W), mask (cr, H, W), mask_s (H, W)) -> (cr, H, W)``
+    numpy; ``eval.sci_solver`` (gap_tv default, or admm_tv) with the toolbox parameters, overridden by
+    ``eval.sci_solver_args``. A network's reconstructor comes from :mod:`mindediting.engine.sci_task`."""
     evaluation = cfg.get("eval") or {}
-    name = model.get("name")
-    if name in SOLVERS or ckpt is None:
-        if name in SOLVERS:
-            solver_name, args = name, dict(model.get("args") or {})
-        else:
-            solver_name = evaluation.get("sci_solver") or "gap_tv"
-            args = dict(DEFAULT_SOLVER_ARGS, **(evaluation.get("sci_solver_args") or {}))
-        if solver_name not in SOLVERS:
-            raise SCIEvalError(f"eval.sci_solver is '{solver_name}', expected one of {', '.join(SOLVERS)}")
-        try:
-            solver = build_solver(solver_name, **args)
-        except TypeError as err:
-            raise SCIEvalError(f"eval.sci_solver_args: {err}") from None
+    solver_name = evaluation.get("sci_solver") or "gap_tv"
+    args = dict(DEFAULT_SOLVER_ARGS, **(evaluation.get("sci_solver_args") or {}))
+    if solver_name not in SOLVERS:
+        raise SCIEvalError(f"eval.sci_solver is '{solver_name}', expected one of {', '.join(SOLVERS)}")
+    try:
+        solver = build_solver(solver_name, **args)
+    except TypeError as err:
+        raise SCIEvalError(f"eval.sci_solver_args: {err}") from None
 
-        def run_solver(meas, mask, mask_s):
-            return solver(meas[None, None], mask[None], mask_s[None, None])[0]
+    def run_solver(meas, mask, mask_s):
+        return solver(meas[None, None], mask[None], mask_s[None, None])[0]
 
-        return run_solver, f"{solver_name} (iterations {sum(solver.iter_list)})"
-    import mindspore as ms
-
-    from mindediting.engine.checkpoint import load_checkpoint_strict
-    from mindediting.models import build_model
-
-    net = build_model(name, **(model.get("args") or {}))
-    load_checkpoint_strict(ckpt, net)
-    no_channel = name == "qsci"
-
-    fixed_cr = {"metasci": 8}.get(name)
-
-    def run_net(meas, mask, mask_s):
-        if fixed_cr is not None and mask.shape[0] != fixed_cr:
-            raise SCIEvalError(
-                f"data.mask_path: the mask has {mask.shape[0]} frames but {name} reconstructs {fixed_cr} (compression ratio)"
-            )
-        y = meas[None] if no_channel else meas[None, None]
-        s = mask_s[None] if no_channel else mask_s[None, None]
-        out = net(ms.Tensor(y.astype(np.float32)), ms.Tensor(mask[None].astype(np.float32)), ms.Tensor(s.astype(np.float32)))
-        if isinstance(out, (list, tuple)):
-            out = out[-1]
-        return out.asnumpy()[0]
-
-    return run_net, f"{name} ({os.path.basename(str(ckpt))})"
+    return run_solver, f"{solver_name} (iterations {sum(solver.iter_list)})"
 
 
 # ------------------------------------------------------------------------------------ driver
@@ -192,8 +150,9 @@ def format_table(results):
     return "\n".join(lines)
 
 
-def run_sci_eval(cfg, ckpt=None, output_dir=None):
-    """Evaluate (or reconstruct) every scene; write frames/videos/results; return the results dict.
+def run_sci_eval(cfg, output_dir=None, reconstructor=None):
+    """Evaluate (or reconstruct) every scene with ``reconstructor`` (``(fn, label)``, default: the config's
+    model-free solver, :func:`make_reconstructor`); write frames/videos/results; return the results dict.
 
     The dict holds ``solver``, ``scenes`` (rows with ``name``, ``status`` ok|missing, ``psnr``, ``ssim``,
     ``time_per_meas``, ``num_meas``, ``frame_psnr``, ``frame_ssim``), ``mean_psnr``/``mean_ssim`` over the
@@ -208,7 +167,7 @@ def run_sci_eval(cfg, ckpt=None, output_dir=None):
         raise SCIEvalError(f"eval.video is '{video}', expected one of {', '.join(VIDEO_KINDS)}")
     save_frames = evaluation.get("save_frames", True) is not False
     kind, scenes, missing = _load_scenes(cfg)
-    reconstruct, label = make_reconstructor(cfg, ckpt)
+    reconstruct, label = reconstructor or make_reconstructor(cfg)
     rows = []
     for name, loader in scenes:  # in the requested order; absent scenes stay in the table as missing
         if loader is None:

@@ -6,113 +6,115 @@ Recipe (``train`` section; defaults = the cacti toolbox / EfficientSCI / Q-SCI t
   measurement ``sum_k mask_k * x_k`` made on the fly; mask from ``mask_path`` / ``mask_shape``);
 * loss ``sqrt(MSE)`` between the (last) network output and the frames; torch-exact Adam
   (``mindspore.experimental.optim.AdamW``, ``weight_decay`` 0 by default), ``lr`` 1e-4, no schedule;
-* ``epochs`` (x batches per epoch per device = iterations; ``total_iters`` overrides), checkpoints every
-  ``checkpoint_interval`` epochs (``save_interval`` iterations overrides) and six-gray validation (the
-  ``data`` section, scenes present under ``data.root``) every ``eval_interval`` epochs (``val_interval``);
-* ``init_from``: start from a checkpoint (``.ckpt``, or an upstream ``.pth`` converted with the
-  ``efficientsci`` converter for Q-SCI); ``init_strict: false`` copies only the entries whose name and
-  shape match (upstream ``load_checkpoints``, :func:`mindediting.models.qsci.load_full_precision`);
-* Q-SCI: quantiser steps / zero points are set from the first training batch
+* ``epochs`` (x batches per epoch per device = iterations; ``total_iters`` overrides); a checkpoint every
+  ``save_interval`` iterations and six-gray validation (the ``data`` section, scenes present under
+  ``data.root``) every ``val_interval`` iterations, both once per epoch when null (the toolbox's runtime);
+* ``init_from``: start from a checkpoint (``.ckpt``, or an upstream ``.pth`` mapped with the model spec's
+  ``init_weights`` or ``weights``: Q-SCI starts from EfficientSCI); ``init_strict: false`` copies only the
+  entries whose name and shape match (upstream ``load_checkpoints``,
+  :func:`mindediting.models.qsci.load_full_precision`);
+* networks with quantisers (Q-SCI): quantiser steps / zero points are set from the first training batch
   (:func:`mindediting.models.common.quantizers.init_quantizers`) before the first update;
 * data parallel: ``batch_size`` per device, gradients averaged with ``nn.DistributedGradReducer``.
 
-Network inputs in each model's upstream layout: ``metasci``/``efficientsci`` take ``meas (B, 1, H, W)``,
-``mask (B, cr, H, W)``, ``mask_s (B, 1, H, W)``; ``qsci`` takes ``meas``/``mask_s`` without the channel axis.
+Network inputs in each model's upstream layout: ``meas (B, 1, H, W)``, ``mask (B, cr, H, W)``,
+``mask_s (B, 1, H, W)``, or ``meas``/``mask_s`` without the channel axis when the model spec says so
+(``channel_axis``, Q-SCI).
 """
 import logging
 import os
 
-import numpy as np
-
-from mindediting.engine.trainer import TrainLoop
+from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop, build_step
 
 logger = logging.getLogger(__name__)
 
-SCI_DEFAULTS = {
-    "dataset": "davis", "root": None, "frames": 8, "crop_size": 256, "patch_size": None, "mask_path": None,
-    "mask_shape": None, "augment": True, "batch_size": 4, "num_workers": 0, "loss": "rmse", "optimizer": "adam",
-    "lr": 1e-4, "betas": [0.9, 0.999], "weight_decay": 0.0, "epochs": 120, "total_iters": None,
-    "checkpoint_interval": 1, "eval_interval": 1, "save_interval": None, "val_interval": None,
-    "log_interval": 100, "keep_last": 3, "output_dir": "runs/sci", "init_from": None, "init_strict": True,
-    "quantizer_init": "first_batch", "seed": None,
-}
-NO_CHANNEL_MODELS = ("qsci",)
-
 
 def sci_train_options(cfg):
-    opts = dict(SCI_DEFAULTS)
-    opts.update({k: v for k, v in (cfg.get("train") or {}).items() if v is not None or k in ("mask_path",)})
-    if not opts["root"]:
-        raise ValueError("train.root: required (DAVIS JPEGImages/480p folder <root>/<clip>/*.jpg, or an LMDB)")
-    if opts["dataset"] != "davis":
-        raise ValueError(f"train.dataset '{opts['dataset']}': SCI training reads 'davis'")
-    if str(opts["loss"]).lower() != "rmse":
-        raise ValueError(f"train.loss '{opts['loss']}': SCI training uses rmse (sqrt of MSE)")
-    if str(opts["optimizer"]).lower() != "adam":
-        raise ValueError(f"train.optimizer '{opts['optimizer']}': SCI training uses adam")
-    if opts["quantizer_init"] not in ("first_batch", "none"):
-        raise ValueError(f"train.quantizer_init '{opts['quantizer_init']}' must be first_batch or none")
-    for key in ("batch_size", "epochs", "crop_size", "log_interval"):
-        if int(opts[key]) < 1:
-            raise ValueError(f"train.{key} must be >= 1, got {opts[key]}")
-    augment = opts["augment"]
-    opts["augment"] = bool(augment) if not isinstance(augment, (list, tuple)) else len(augment) > 0
-    return opts
+    """The SCI trainer's options (``train`` section over :attr:`SCITrainer.SCHEMA`), checked."""
+    return SCITrainer.options(cfg)
 
 
-def read_init_params(path, model_name):
-    """``{name: ndarray}`` from a MindSpore ``.ckpt`` (optimizer entries dropped) or an upstream ``.pth``."""
-    from mindediting.convert.pth_reader import CheckpointError
+def read_init_params(path, spec, model_args):
+    """``{name: ndarray}`` of ``train.init_from``: a MindSpore ``.ckpt`` (training-state entries dropped) or an
+    upstream ``.pth`` mapped to the network's names with the spec's ``init_weights`` (else ``weights``)."""
+    from mindediting.convert.weights import read_weights
+    from mindediting.utils.resolve import resolve
 
     if not os.path.isfile(str(path)):
         raise FileNotFoundError(f"train.init_from: {path} not found")
-    if str(path).endswith((".pth", ".pt", ".tar")):
-        from mindediting.convert.converter import load_and_convert
+    mapping = spec.init_weights or spec.weights
+    return read_weights(str(path), "train.init_from", resolve(mapping) if mapping else None, **model_args)
 
-        source = "efficientsci" if model_name == "qsci" else model_name
-        return load_and_convert(source, str(path))
-    import mindspore as ms
 
-    try:
-        loaded = ms.load_checkpoint(str(path))
-    except (ValueError, RuntimeError, OSError) as err:
-        raise CheckpointError(f"{path}: cannot read MindSpore checkpoint ({str(err).splitlines()[0]})") from None
-    return {k: v.asnumpy().astype(np.float32) for k, v in loaded.items() if not k.startswith("optimizer.")}
+def quantizer_cells(net):
+    from mindediting.models.common.quantizers import ActQ, Conv3dQ, LinearQ
+
+    return [cell for _, cell in net.cells_and_names() if isinstance(cell, (ActQ, Conv3dQ, LinearQ))]
 
 
 class SCITrainer(TrainLoop):
-    """Train ``model.name`` (metasci / efficientsci / qsci) with the config's ``train`` section."""
+    """Train a video SCI model (``model.name``) with the config's ``train`` section."""
+
+    SCHEMA = dict(LOOP_SCHEMA, **{
+        "output_dir": (str, "runs/sci"), "batch_size": (int, 4), "loss": (str, "rmse"),
+        "val_interval": (int, None), "save_interval": (int, None),  # iterations; null = once per epoch
+        "dataset": (str, "davis"), "root": (str, None),  # DAVIS JPEGImages/480p folder or an LMDB of it
+        "num_frames": (int, 8),  # frames per sample (the compression ratio)
+        "crop_size": (int, 256),  # sample size after the toolbox augmentation
+        "patch_size": (int, None),  # random square of each crop_size sample (small CPU runs)
+        "mask_path": (str, None), "mask_shape": (list, None),  # null mask_path: one random mask of mask_shape
+        "augment": ((list, bool), True),
+        "epochs": (int, 120),  # iterations = epochs x batches per epoch, unless total_iters
+        "init_from": (str, None), "init_strict": (bool, True),  # start weights (.ckpt or upstream .pth)
+        "quantizer_init": (str, "first_batch"),  # networks with quantisers: first_batch | none
+    })
+    LOSSES = ("rmse",)
+
+    @classmethod
+    def options(cls, cfg):
+        opts = super().options(cfg)
+        if not opts["root"]:
+            raise ValueError("train.root: required (DAVIS JPEGImages/480p folder <root>/<clip>/*.jpg, or an LMDB)")
+        if opts["dataset"] != "davis":
+            raise ValueError(f"train.dataset '{opts['dataset']}': SCI training reads 'davis'")
+        if opts["quantizer_init"] not in ("first_batch", "none"):
+            raise ValueError(f"train.quantizer_init '{opts['quantizer_init']}' must be first_batch or none")
+        for key in ("epochs", "crop_size"):
+            if int(opts[key]) < 1:
+                raise ValueError(f"train.{key} must be >= 1, got {opts[key]}")
+        augment = opts["augment"]
+        opts["augment"] = bool(augment) if not isinstance(augment, (list, tuple)) else len(augment) > 0
+        return opts
 
     def __init__(self, cfg, run_dir=None, rank=0, world_size=1, progress=True):
         import mindspore as ms
-        from mindspore import nn
         from mindspore.experimental.optim import AdamW
 
+        from mindediting import registry
         from mindediting.data.sci_train import SCITrainSet, build_train_mask
         from mindediting.data.transforms import TrainLoader
         from mindediting.models import build_model
 
-        opts = sci_train_options(cfg)
-        super().__init__(cfg, run_dir or opts["output_dir"], rank, world_size, progress)
-        if opts["seed"] is not None and (cfg.get("system") or {}).get("seed") is None:
-            self.seed = int(opts["seed"])
+        super().__init__(cfg, run_dir, rank, world_size, progress)
+        opts = self.opts
         ms.set_seed(self.seed)
         self.model_name = cfg["model"]["name"]
-        self.net = build_model(self.model_name, **(cfg["model"].get("args") or {}))
+        self.spec = registry.get(self.model_name)
+        model_args = cfg["model"].get("args") or {}
+        self.net = build_model(self.model_name, **model_args)
         if opts["init_from"]:
-            self._init_weights(opts["init_from"], bool(opts["init_strict"]))
+            self._init_weights(opts["init_from"], bool(opts["init_strict"]), model_args)
         self.net.set_train(True)
 
         mask = build_train_mask(opts["mask_path"], opts["mask_shape"], seed=self.seed)
         self.dataset = SCITrainSet(opts["root"], mask, crop_size=opts["crop_size"], patch_size=opts["patch_size"],
-                                   augment=opts["augment"], frames=opts["frames"], seed=self.seed)
+                                   augment=opts["augment"], frames=opts["num_frames"], seed=self.seed)
         self.loader = TrainLoader(self.dataset, opts["batch_size"], num_shards=self.world_size, shard_id=self.rank,
                                   num_workers=opts["num_workers"])
         per_epoch = self.loader.batches_per_epoch
         opts["total_iters"] = int(opts["total_iters"] or int(opts["epochs"]) * per_epoch)
-        opts["save_interval"] = int(opts["save_interval"] or int(opts["checkpoint_interval"]) * per_epoch)
-        opts["val_interval"] = int(opts["val_interval"] or int(opts["eval_interval"]) * per_epoch)
-        self.opts = opts
+        opts["save_interval"] = int(opts["save_interval"] or per_epoch)
+        opts["val_interval"] = per_epoch if opts["val_interval"] is None else int(opts["val_interval"])
         logger.info("%s: %d samples, %d iterations per epoch, %d iterations", self.model_name, len(self.dataset),
                     per_epoch, opts["total_iters"])
 
@@ -120,34 +122,17 @@ class SCITrainer(TrainLoop):
         self.lr = float(opts["lr"])
         self.optimizers = {"main": AdamW(self.params, lr=self.lr, betas=tuple(float(b) for b in opts["betas"]),
                                          weight_decay=float(opts["weight_decay"]))}
-        self.reducer = None
-        if self.world_size > 1:
-            self.reducer = nn.DistributedGradReducer(self.params, mean=True, degree=self.world_size)
-        grad_fn = ms.value_and_grad(self._loss, None, self.params)
-        optimizer, reducer = self.optimizers["main"], self.reducer
-
-        def step(meas, mask, mask_s, gt):
-            loss, grads = grad_fn(meas, mask, mask_s, gt)
-            if reducer is not None:
-                grads = reducer(grads)
-            optimizer(tuple(grads))
-            return loss
-
         # graph mode compiles the whole step (forward, backward, update): faster, and flat host memory
-        self._step = ms.jit(step) if (cfg.get("system") or {}).get("mode") == "graph" else step
-        self.quantizers_pending = self.model_name == "qsci" and opts["quantizer_init"] == "first_batch"
+        self._step = build_step(self._loss, [self.optimizers["main"]], self.world_size, self.jit)
+        self.quantizers_pending = opts["quantizer_init"] == "first_batch" and bool(quantizer_cells(self.net))
 
-    def _init_weights(self, path, strict):
-        from mindspore import Tensor
-
-        from mindediting.convert.converter import check_params
+    def _init_weights(self, path, strict, model_args):
+        from mindediting.convert.weights import load_into
         from mindediting.models.qsci import load_full_precision
 
-        params = read_init_params(path, self.model_name)
+        params = read_init_params(path, self.spec, model_args)
         if strict:
-            check_params(params, self.net, str(path))
-            for p in self.net.get_parameters():
-                p.set_data(Tensor(params[p.name].astype(np.float32)))
+            load_into(self.net, params, path)
             logger.info("initialised all %d parameters from %s", len(params), path)
         else:
             copied, skipped = load_full_precision(self.net, params)
@@ -158,7 +143,7 @@ class SCITrainer(TrainLoop):
         """numpy batch -> the model's upstream input layout (Tensors)."""
         import mindspore as ms
 
-        if self.model_name not in NO_CHANNEL_MODELS:
+        if self.spec.channel_axis:
             meas, mask_s = meas[:, None], mask_s[:, None]
         return ms.Tensor(meas), ms.Tensor(mask), ms.Tensor(mask_s)
 
@@ -197,16 +182,16 @@ class SCITrainer(TrainLoop):
         """Six-gray PSNR/SSIM of the current weights (scenes present under ``data.root``)."""
         import copy
 
-        import mindspore as ms
-
         from mindediting.engine.sci_eval import run_sci_eval
+        from mindediting.engine.sci_task import wrap_network
 
         out_dir = os.path.join(self.run_dir, "val", f"iter_{self.step:08d}")
-        os.makedirs(out_dir, exist_ok=True)
-        weights = os.path.join(out_dir, "weights.ckpt")
-        ms.save_checkpoint([{"name": p.name, "data": p} for p in self.net.get_parameters()], weights)
         cfg = copy.deepcopy(self.cfg)
         cfg.setdefault("eval", {}).update(save_frames=False, video="none")
-        result = run_sci_eval(cfg, ckpt=weights, output_dir=out_dir)
-        os.remove(weights)
+        reconstructor = (wrap_network(self.net, self.spec), f"{self.spec.name} (iteration {self.step})")
+        self.net.set_train(False)
+        try:
+            result = run_sci_eval(cfg, output_dir=out_dir, reconstructor=reconstructor)
+        finally:
+            self.net.set_train(True)
         return {"psnr": result["mean_psnr"] or 0.0, "ssim": result["mean_ssim"] or 0.0}

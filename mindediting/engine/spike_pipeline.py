@@ -10,7 +10,8 @@ Output frame ``i`` looks at the spike window ``[s, s + window)`` with ``s = i * 
 * ``interval``: inter-spike interval at the window centre ``c = s + window // 2``, searching at most
   ``interval_context`` frames either side (upstream ``display.py`` evaluates it at ``s``; we use the centre so
   the three methods and the ground truth refer to the same instant);
-* ``spikling``: the Spikling generator on the window (``window`` must be 32), padded as upstream ``generate``.
+* the network of the config's model, named by its model name (``spikling``): the generator on the window
+  (``window`` must be 32), padded as upstream ``generate``.
 The ground truth of output ``i`` is grey frame ``c`` (the tag of upstream's training windows).
 PNG frames go to ``<output_dir>/<method>/NNNNN.png`` and a video to ``<output_dir>/<method>.mp4``.
 """
@@ -18,31 +19,18 @@ import json
 import logging
 import os
 
-import cv2
 import numpy as np
 
 from mindediting.data.spike_io import SENSOR_HEIGHT, SENSOR_WIDTH, SpikeDatReader
 from mindediting.data.spike_simulation import read_video_frames, simulate_spikes, video_fps
-from mindediting.metrics import calculate_psnr, calculate_ssim
+from mindediting.data.video_io import Mp4Writer, write_png
+from mindediting.metrics import calculate_psnr as psnr
+from mindediting.metrics import calculate_ssim_grey as ssim
 from mindediting.models.spike_classic import interval_method, window_method
-from mindediting.utils.atomic import AtomicPath, write_bytes_atomic, write_text_atomic
+from mindediting.utils.atomic import write_text_atomic
 
-METHODS = ("interval", "window", "spikling")
+CLASSICAL_METHODS = ("interval", "window")  # any other method is the network of the config's model
 LOGGER = logging.getLogger(__name__)
-
-
-# ----------------------------------------------------------------------------------------------- metrics
-def psnr(img, ref):
-    """PSNR in dB of two grey 8-bit images (inf when equal): :func:`mindediting.metrics.calculate_psnr`."""
-    return calculate_psnr(img, ref)
-
-
-def ssim(img, ref):
-    """Grey-image SSIM (11x11 Gaussian, sigma 1.5, valid region): :func:`mindediting.metrics.calculate_ssim`."""
-    img, ref = np.asarray(img), np.asarray(ref)
-    if img.shape != ref.shape or img.ndim != 2:
-        raise ValueError(f"ssim needs two (H, W) images of one shape, got {img.shape} and {ref.shape}")
-    return calculate_ssim(img, ref)
 
 
 # ----------------------------------------------------------------------------------------------- input
@@ -97,11 +85,9 @@ class Reconstructor:
     """``reconstruct(clip, start)`` -> (H, W) uint8 for one method."""
 
     def __init__(self, method, window=32, interval_context=256, net=None):
-        if method not in METHODS:
-            raise ValueError(f"unknown spike reconstruction method '{method}' (valid: {', '.join(METHODS)})")
-        if method == "spikling":
+        if method not in CLASSICAL_METHODS:
             if net is None:
-                raise ValueError("method 'spikling' needs a network (pass a checkpoint)")
+                raise ValueError(f"method '{method}' needs a network (pass a checkpoint)")
             if window != 32:
                 raise ValueError(f"the Spikling generator takes 32-frame windows, got window={window}")
         self.method, self.window, self.context, self.net = method, window, interval_context, net
@@ -121,59 +107,7 @@ class Reconstructor:
         return generate(self.net, seq, 0, rows, cols)
 
 
-def load_spikling(checkpoint):
-    """Spikling generator in inference mode with a MindSpore ``.ckpt`` (strict) or an upstream ``.pth``."""
-    from mindediting.models import build_model
-
-    net = build_model("spikling")
-    checkpoint = str(checkpoint)
-    if checkpoint.endswith(".pth"):
-        import mindspore as ms
-
-        from mindediting.convert.converter import check_params, load_and_convert
-
-        params = load_and_convert("spikling", checkpoint)
-        check_params(params, net, checkpoint)
-        for param in net.get_parameters():
-            param.set_data(ms.Tensor(params[param.name]))
-    else:
-        from mindediting.engine.checkpoint import load_checkpoint_strict
-
-        load_checkpoint_strict(checkpoint, net)
-    return net
-
-
 # ----------------------------------------------------------------------------------------------- output
-def write_png(path, image):
-    ok, data = cv2.imencode(".png", image)
-    if not ok:
-        raise OSError(f"{path}: PNG encoding failed")
-    write_bytes_atomic(path, data.tobytes())
-
-
-class Mp4Writer:
-    """Grey uint8 frames -> MP4 (mp4v), written under a temporary name and renamed on close."""
-
-    def __init__(self, path, fps, size_wh):
-        self.path = str(path)
-        self.target = AtomicPath(self.path, suffix=".mp4")
-        self.tmp = self.target.tmp
-        self.writer = cv2.VideoWriter(self.tmp, cv2.VideoWriter_fourcc(*"mp4v"), float(fps), tuple(size_wh), True)
-        if not self.writer.isOpened():
-            self.target.discard()
-            raise OSError(f"{self.path}: OpenCV cannot open an MP4 writer")
-
-    def write(self, grey):
-        self.writer.write(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR))
-
-    def close(self, keep=True):
-        self.writer.release()
-        if keep:
-            self.target.commit()
-        else:
-            self.target.discard()
-
-
 def reconstruct_clip(clip, method, output_dir=None, window=32, stride=None, net=None, interval_context=256,
                      save_png=True, save_mp4=True, fps=None, max_outputs=0, progress=False):
     """Reconstruct every window of ``clip`` with ``method``; write PNG/MP4; return a summary dict.
@@ -189,9 +123,7 @@ def reconstruct_clip(clip, method, output_dir=None, window=32, stride=None, net=
     png_dir = os.path.join(output_dir, method) if output_dir and save_png else None
     if png_dir:
         os.makedirs(png_dir, exist_ok=True)
-    height, width = clip.frame_size
-    video = Mp4Writer(os.path.join(output_dir, f"{method}.mp4"), fps or clip.fps, (width, height)) \
-        if output_dir and save_mp4 else None
+    video = Mp4Writer(os.path.join(output_dir, f"{method}.mp4"), fps or clip.fps) if output_dir and save_mp4 else None
     summary = {"method": method, "source": clip.source, "window": window, "stride": stride, "starts": starts,
                "frames": [], "psnr_per_frame": [], "ssim_per_frame": []}
     bar = _progress(len(starts), f"spike {method}") if progress else None
@@ -212,7 +144,7 @@ def reconstruct_clip(clip, method, output_dir=None, window=32, stride=None, net=
                 bar.update(1)
     except BaseException:
         if video is not None:
-            video.close(keep=False)
+            video.abort()
         raise
     finally:
         if bar is not None:
@@ -235,12 +167,24 @@ def _progress(total, desc):
 
 def run(input_path, methods=("interval",), output_dir=None, checkpoint=None, width=SENSOR_WIDTH,
         height=SENSOR_HEIGHT, size=None, window=32, stride=None, interval_context=256, save_png=True,
-        save_mp4=True, fps=None, seed=0, max_frames=0, max_outputs=0, progress=False):
-    """Function API: one input, one or more methods -> ``{method: summary}``; writes ``metrics.json`` too."""
+        save_mp4=True, fps=None, seed=0, max_frames=0, max_outputs=0, progress=False, model=None):
+    """Function API: one input, one or more methods -> ``{method: summary}``; writes ``metrics.json`` too.
+
+    ``methods``: ``interval``, ``window`` and the name of ``model`` (the config's ``model`` section), whose
+    network runs with ``checkpoint`` loaded strictly."""
     if isinstance(methods, str):
         methods = [methods]
+    network = [m for m in methods if m not in CLASSICAL_METHODS]
+    name = (model or {}).get("name")
+    if any(m != name for m in network):
+        valid = ", ".join(CLASSICAL_METHODS + ((name,) if name else ()))
+        raise ValueError(f"unknown spike reconstruction method(s) {', '.join(network)} (valid: {valid})")
     clip = load_clip(input_path, width, height, size, seed, max_frames)
-    net = load_spikling(checkpoint) if "spikling" in methods else None
+    net = None
+    if network:
+        from mindediting.engine.runtime import load_network
+
+        net = load_network({"model": model, "system": {}}, checkpoint)
     results = {}
     for method in methods:
         results[method] = reconstruct_clip(clip, method, output_dir, window, stride, net, interval_context,

@@ -8,7 +8,7 @@ Layout (a normal MindSpore checkpoint, so ``eval.py --ckpt`` reads it directly):
 * ``optimizer.train_state``: a uint8 array holding JSON (iteration, loader position, numpy/Python RNG
   states, seed, config digest).
 
-:func:`~mindediting.engine.checkpoint.load_checkpoint_strict` skips the ``optimizer.*`` entries. Files
+:func:`~mindediting.convert.weights.load_weights` skips the ``optimizer.*`` entries. Files
 are ``<run_dir>/checkpoints/iter_<step:08d>.ckpt``, written under a temporary name and renamed, so a
 kill during saving never leaves a truncated checkpoint under the final name; the last ``keep_last`` are kept.
 """
@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-from mindediting.engine.checkpoint import read_checkpoint_file
+from mindediting.convert.weights import read_ckpt
 from mindediting.utils.atomic import atomic_path
 
 STATE_KEY = "optimizer.train_state"
@@ -92,7 +92,7 @@ def load_train_state(path, net, optimizers):
     from mindspore import ops
 
     path = str(path)
-    loaded = read_checkpoint_file(path, ResumeError, what="checkpoint to resume from", kind="checkpoint")
+    loaded = read_ckpt(path, ResumeError, what="checkpoint to resume from", kind="checkpoint")
     if STATE_KEY not in loaded:
         raise ResumeError(f"{path}: key '{STATE_KEY}' missing; this is a weights-only checkpoint, not a training state")
 

@@ -19,13 +19,14 @@ from mindediting.models.common.upsample import PixelShufflePack
 
 
 class BasicVSRNet(nn.Cell):
-    """Upstream constructor: ``BasicVSRNet(mid_channels=64, num_blocks=30, spynet_pretrained=None)``."""
+    """Upstream constructor: ``BasicVSRNet(mid_channels=64, num_blocks=30, spynet_pretrained=None)``; the
+    SPyNet weight file ``spynet_pretrained`` is loaded by ``build_model("basicvsr", ...)``, not here."""
 
-    def __init__(self, mid_channels=64, num_blocks=30, spynet_pretrained=None):
+    def __init__(self, mid_channels=64, num_blocks=30):
         super().__init__()
         self.mid_channels = mid_channels
         # alignment
-        self.spynet = SPyNet(pretrained=spynet_pretrained)
+        self.spynet = SPyNet()
         # propagation
         self.backward_resblocks = ResidualBlocksWithInputConv(mid_channels + 3, mid_channels, num_blocks)
         self.forward_resblocks = ResidualBlocksWithInputConv(mid_channels + 3, mid_channels, num_blocks)

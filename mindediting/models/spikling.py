@@ -85,9 +85,10 @@ def check_input_shape(shape):
 
 
 def to_uint8(image):
-    """Network output -> uint8 as upstream: ``v * 128 + 127``, clipped to [0, 255], truncated."""
-    value = np.asarray(image, dtype=np.float32) * 128 + 127
-    return np.clip(value, 0, 255).astype(np.uint8)
+    """Network output -> uint8 as upstream: ``v * 128 + 127`` in float32, clipped to [0, 255], truncated."""
+    from mindediting.data.video_io import to_uint8 as quantise
+
+    return quantise(np.asarray(image, dtype=np.float32) * 128 + 127, rounding="floor", scale=1)
 
 
 def generate(net, seq, start, pad_rows=(1, 1), pad_cols=(0, 0)):

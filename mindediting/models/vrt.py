@@ -21,7 +21,7 @@ from mindspore.common.initializer import Uniform, Zero, initializer
 from mindediting.models.common.deform_conv import deform_conv2d
 from mindediting.models.common.flow_warp import flow_warp
 from mindediting.models.common.vrt_spynet import SpyNet
-from mindediting.models.common.window_attention import TMSA, TMSAG, MlpGEGLU, apply_by_tokens
+from mindediting.models.common.window_attention import TMSAG, MlpGEGLU, apply_by_tokens
 
 
 # Inference memory bound (outputs do not depend on it): the x4 reconstruction head runs on groups of frames
@@ -288,30 +288,15 @@ class Stage(nn.Cell):
         return ops.stack(x_backward, 1), ops.stack(x_forward, 1)
 
 
-def jit_stage_cells(cell):
-    """Graph-compile (``ms.jit``) every TMSA block and GEGLU fusion (``pa_fuse``) inside ``cell``, while the frame
-    loops, the memory-bounding groups and the flows stay in PyNative. Each compiles on its first call per input
-    shape and is reused later; outputs equal PyNative's (same kernels). The deformable alignment stays in
-    PyNative (its list arguments would recompile it on every call) and so does SpyNet (compiled, its list of
-    multi-level flows came back misordered). Returns the compiled cells.
-
-    Not wired to ``system.mode: hybrid`` (VRT has no ``jit_stages``): on the official 001 model it gave no gain
-    over synchronous PyNative (50.5 vs 53.1 CPU s per forward after compiling) but cost 155 CPU s of compilation
-    and a 10.6 GB peak RSS (one memory plan per compiled block) against 1.9 GB; configs/vrt/README.md."""
-    cells = [sub for name, sub in cell.cells_and_names() if isinstance(sub, TMSA) or name.endswith("pa_fuse")]
-    for sub in cells:
-        sub.construct = ms.jit(sub.construct)
-    return cells
-
-
 class VRT(nn.Cell):
-    """Video Restoration Transformer; constructor arguments are the upstream ones (``norm_layer`` ignored)."""
+    """Video Restoration Transformer; constructor arguments are the upstream ones (``norm_layer`` ignored), but
+    for ``spynet_path``: ``build_model("vrt", spynet_path=...)`` loads that file into ``spynet``."""
 
     def __init__(self, upscale=4, in_chans=3, out_chans=3, img_size=(6, 64, 64), window_size=(6, 8, 8),
                  depths=(8, 8, 8, 8, 8, 8, 8, 4, 4, 4, 4, 4, 4), indep_reconsts=(11, 12),
                  embed_dims=(120, 120, 120, 120, 120, 120, 120, 180, 180, 180, 180, 180, 180),
                  num_heads=(6,) * 13, mul_attn_ratio=0.75, mlp_ratio=2.0, qkv_bias=True, qk_scale=None,
-                 drop_path_rate=0.2, norm_layer=None, spynet_path=None, pa_frames=2, deformable_groups=16,
+                 drop_path_rate=0.2, norm_layer=None, pa_frames=2, deformable_groups=16,
                  recal_all_flows=False, nonblind_denoising=False, use_checkpoint_attn=False,
                  use_checkpoint_ffn=False, no_checkpoint_attn_blocks=(), no_checkpoint_ffn_blocks=()):
         super().__init__()
@@ -328,7 +313,7 @@ class VRT(nn.Cell):
             first_in = in_chans
         self.conv_first = _conv3d(first_in, embed_dims[0])
         if pa_frames:
-            self.spynet = SpyNet(spynet_path, [2, 3, 4, 5])
+            self.spynet = SpyNet([2, 3, 4, 5])
         dpr = [float(v) for v in np.linspace(0, drop_path_rate, sum(depths))]
         reshapes = ["none", "down", "down", "down", "up", "up", "up"]
         scales = [1, 2, 4, 8, 4, 2, 1]
@@ -369,7 +354,7 @@ class VRT(nn.Cell):
     # Runtime hint read by mindediting.engine.runtime.load_network (system.pynative_synchronize overrides it):
     # PyNative ops on the calling thread instead of MindSpore's asynchronous launch queue. Same numbers; on the
     # 2-core CPU box the queue's worker threads doubled the time (001 model on 6x64x64: 102 -> 65 CPU s, 92 -> 44 s).
-    # No jit_stages(): system.mode hybrid runs VRT in PyNative (see jit_stage_cells for why).
+    # No jit_stages(): system.mode hybrid runs VRT in PyNative (benchmarks/bench_vrt.py jit_stage_cells: why).
     pynative_synchronize = True
 
     def check_input(self, x):

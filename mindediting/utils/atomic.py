@@ -16,7 +16,8 @@ Two ways to use it:
 import os
 import tempfile
 
-__all__ = ["AtomicPath", "AtomicWriterMixin", "atomic_path", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["AtomicPath", "AtomicWriterMixin", "atomic_path", "check_writable_dir", "write_bytes_atomic",
+           "write_text_atomic"]
 
 
 class AtomicWriterMixin:
@@ -101,3 +102,17 @@ def _remove(path):
         os.remove(path)
     except FileNotFoundError:
         pass
+
+
+def check_writable_dir(folder, what="output folder"):
+    """Create ``folder`` if needed and prove it takes a file, before any work is done; a one-line
+    ``OSError`` naming the folder otherwise (read-only, not a folder, no permission)."""
+    folder = str(folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".write_check.", dir=folder)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as err:
+        raise OSError(f"{folder}: {what} is not writable ({err.strerror or err})") from None
+    return folder

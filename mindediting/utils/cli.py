@@ -38,7 +38,9 @@ def script_parser(doc, config_help="experiment YAML (configs/<model>/*.yaml)", o
     options, then parse with :func:`parse_script_args`, which adds the ``section.key=value`` overrides."""
     import argparse
 
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    # no prefix matching: an old spelling such as --config must fail, not pass as --config_path
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     allow_abbrev=False)
     parser.add_argument("--config_path", required=config_required, help=config_help)
     parser.add_argument("--output_dir", help=output_help)
     parser.add_argument("--device_target", choices=DEVICES, help="overrides system.device_target (default CPU)")

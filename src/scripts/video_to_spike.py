@@ -29,17 +29,21 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from mindediting.utils.cli import run_cli
+
+    return run_cli(lambda: convert(args), errors=(OSError, ValueError))
+
+
+def convert(args):
     import numpy as np
     from tqdm import tqdm
 
     from mindediting.data.spike_simulation import video_to_spike
 
     if args.no_npz and not args.dat:
-        print("error: --no-npz without --dat would write nothing", file=sys.stderr)
-        return 2
+        raise ValueError("--no-npz without --dat would write nothing")
     if args.window < 1 or min(args.size) < 1:
-        print(f"error: --window and --size must be positive, got {args.window} and {args.size}", file=sys.stderr)
-        return 2
+        raise ValueError(f"--window and --size must be positive, got {args.window} and {args.size}")
     total = 0
     for video in args.video:
         stem = os.path.splitext(os.path.basename(video))[0]
@@ -47,16 +51,11 @@ def main(argv=None):
         dat = os.path.join(args.out_dir, f"{stem}.dat") if args.dat else None
         if args.seed is not None:
             np.random.seed(args.seed)
-        try:
-            with tqdm(desc=stem, unit="window") as bar:
-                files = video_to_spike(video, tuple(args.size), args.window, pattern, dat_path=dat, progress=bar)
-        except (OSError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+        with tqdm(desc=stem, unit="window") as bar:
+            files = video_to_spike(video, tuple(args.size), args.window, pattern, dat_path=dat, progress=bar)
         total += len(files)
         print(f"{video}: {len(files)} window(s)" + (f", spikes in {dat}" if dat else ""))
     print(f"wrote {total} window file(s) to {args.out_dir}")
-    return 0
 
 
 if __name__ == "__main__":

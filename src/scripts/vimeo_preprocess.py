@@ -20,6 +20,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mindediting.data.video_io import write_bytes_atomic  # noqa: E402
+from mindediting.utils.cli import run_cli  # noqa: E402
 from mindediting.utils.matlab_resize import bd_downsample, imresize  # noqa: E402
 
 MODES = {"bi": ("BIx4",), "bd": ("BDx4",), "both": ("BIx4", "BDx4")}
@@ -69,21 +70,22 @@ def plan(root, meta_file, kinds, gt_dir="sequences"):
 
 
 def main(argv=None):
-    from tqdm import tqdm
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="vimeo_septuplet folder (holds sequences/)")
     parser.add_argument("--meta_file", default="sep_trainlist.txt", help="clip list, relative to --root")
     parser.add_argument("--mode", choices=tuple(MODES), default="bi")
     parser.add_argument("--num_workers", type=int, default=max(1, min(8, os.cpu_count() or 1)))
     args = parser.parse_args(argv)
-    try:
-        if not os.path.isdir(os.path.join(args.root, "sequences")):
-            raise ValueError(f"{args.root}: no sequences/ folder; not a Vimeo-90K septuplet root")
-        jobs = plan(args.root, args.meta_file, MODES[args.mode])
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    # a frame that cannot be read or encoded raises ValueError naming the file, inside a worker too
+    return run_cli(lambda: process(args), errors=(ValueError,))
+
+
+def process(args):
+    from tqdm import tqdm
+
+    if not os.path.isdir(os.path.join(args.root, "sequences")):
+        raise ValueError(f"{args.root}: no sequences/ folder; not a Vimeo-90K septuplet root")
+    jobs = plan(args.root, args.meta_file, MODES[args.mode])
     bar = tqdm(total=len(jobs), desc=args.mode, unit="frame")
     if args.num_workers > 1 and len(jobs) > 1:
         with multiprocessing.get_context("spawn").Pool(args.num_workers) as pool:
@@ -95,7 +97,6 @@ def main(argv=None):
             bar.update(1)
     bar.close()
     print(f"{len(jobs)} frame(s) processed ({', '.join(MODES[args.mode])})")
-    return 0
 
 
 if __name__ == "__main__":

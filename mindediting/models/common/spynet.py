@@ -46,17 +46,13 @@ def _image_stat(values):
 
 
 class SPyNet(nn.Cell):
-    """mmagic SPyNet. ``pretrained``: optional path to a converted MindSpore checkpoint."""
+    """mmagic SPyNet. Upstream's ``pretrained`` file is loaded by ``build_model("spynet", pretrained=...)``."""
 
-    def __init__(self, pretrained=None):
+    def __init__(self):
         super().__init__()
         self.basic_module = nn.CellList([SPyNetBasicModule() for _ in range(PYRAMID_LEVELS)])
         self.mean = _image_stat(IMAGENET_MEAN)
         self.std = _image_stat(IMAGENET_STD)
-        if pretrained is not None:
-            from mindediting.engine.checkpoint import load_checkpoint_strict
-
-            load_checkpoint_strict(pretrained, self)
 
     def compute_flow(self, ref, supp):
         """Flow at the input size, which must be a multiple of 32."""

@@ -2,7 +2,8 @@
 
 ``VGG19Features(end)`` holds ``torchvision.models.vgg19().features[:end]`` with the same child indices, so
 ``features.<i>.weight/bias`` of torchvision's ImageNet checkpoint (or upstream spikling's ``vgg19-conv.pth``,
-which keeps ``features.{0,2,5,7,10,12,14}``) load by name. Spikling uses ``end=16``: conv1_1 .. conv3_3, each
+which keeps ``features.{0,2,5,7,10,12,14}``) load by name: ``load_weights(VGG19Features(end), path,
+mapping=convert_state_dict, end=end)`` (:mod:`mindediting.convert.weights`). Spikling uses ``end=16``: conv1_1 .. conv3_3, each
 followed by ReLU, output after the 7th ReLU. Input (N, 3, H, W) float32, no normalisation applied here.
 """
 import numpy as np
@@ -74,35 +75,3 @@ def convert_state_dict(state, end=SPIKLING_END, **unused):
     if missing:
         raise ValueError(f"VGG19 checkpoint lacks {', '.join(missing)} (torchvision key layout expected)")
     return {k: np.asarray(state[k], dtype=np.float32) for k in wanted}
-
-
-def load_vgg19_pth(path, end=SPIKLING_END):
-    """Read a torchvision-layout VGG19 ``.pth`` (no torch needed) -> ``{name: float32 array}`` for our Cell."""
-    from mindediting.convert.converter import normalize_tensors, unwrap_state_dict
-    from mindediting.convert.pth_reader import CheckpointError, load_pth
-
-    state = normalize_tensors(unwrap_state_dict(load_pth(path), source=str(path)))
-    try:
-        return convert_state_dict(state, end)
-    except ValueError as err:
-        raise CheckpointError(f"{path}: {err}") from None
-
-
-def build_vgg19_features(path=None, end=SPIKLING_END):
-    """VGG19 features, loaded strictly from a torchvision-layout ``.pth`` or MindSpore ``.ckpt`` when given."""
-    import mindspore as ms
-
-    from mindediting.convert.converter import check_params
-
-    net = VGG19Features(end)
-    if path is not None:
-        path = str(path)
-        if path.endswith(".ckpt"):
-            params = {k: v.asnumpy() for k, v in ms.load_checkpoint(path).items()}
-        else:
-            params = load_vgg19_pth(path, end)
-        check_params(params, net, path)
-        for param in net.get_parameters():
-            param.set_data(ms.Tensor(params[param.name]))
-    net.set_train(False)
-    return net

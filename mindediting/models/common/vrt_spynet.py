@@ -8,7 +8,6 @@ pixels of their own level. H and W must exceed 32 (the coarsest level of the pad
 H/32 pixels and the x1/8 output must be non-empty).
 """
 import math
-import os
 
 import numpy as np
 from mindspore import Tensor, nn, ops
@@ -38,33 +37,14 @@ class BasicModule(nn.Cell):
 
 
 class SpyNet(nn.Cell):
-    """VRT's SpyNet; ``load_path`` may name an upstream ``.pth`` (``params`` wrapper) or a converted ``.ckpt``."""
+    """VRT's SpyNet. Upstream's ``load_path`` file is loaded by ``build_model("vrt", spynet_path=...)``."""
 
-    def __init__(self, load_path=None, return_levels=(5,)):
+    def __init__(self, return_levels=(5,)):
         super().__init__()
         self.return_levels = [int(r) for r in return_levels]
         self.basic_module = nn.CellList([BasicModule() for _ in range(6)])
         self.mean = Tensor(np.array(MEAN, np.float32).reshape(1, 3, 1, 1))
         self.std = Tensor(np.array(STD, np.float32).reshape(1, 3, 1, 1))
-        if load_path:
-            self._load(load_path)
-
-    def _load(self, path):
-        import mindspore as ms
-
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{path}: SpyNet weights not found (download spynet_sintel_final-3d2a1287.pth)")
-        if path.endswith(".ckpt"):
-            params = {k: v.asnumpy() for k, v in ms.load_checkpoint(path).items()}
-        else:
-            from mindediting.convert.converter import normalize_tensors, unwrap_state_dict
-            from mindediting.convert.pth_reader import load_pth
-
-            params = convert_state_dict(normalize_tensors(unwrap_state_dict(load_pth(path), source=path)))
-        from mindediting.convert.converter import check_params
-
-        check_params(params, self, path)
-        ms.load_param_into_net(self, {k: ms.Parameter(Tensor(v), name=k) for k, v in params.items()})
 
     def _pyramid(self, img):
         levels = [(img - self.mean) / self.std]

@@ -14,21 +14,6 @@ from mindspore import Tensor, nn, ops
 from mindspore.common.initializer import TruncatedNormal, initializer
 
 
-def window_partition(x, window_size):
-    """(B, D, H, W, C) -> (B * num_windows, Wd * Wh * Ww, C); D, H, W must be multiples of the window."""
-    b, d, h, w, c = x.shape
-    wd, wh, ww = window_size
-    x = x.reshape(b, d // wd, wd, h // wh, wh, w // ww, ww, c)
-    return x.transpose(0, 1, 3, 5, 2, 4, 6, 7).reshape(-1, wd * wh * ww, c)
-
-
-def window_reverse(windows, window_size, b, d, h, w):
-    """Inverse of :func:`window_partition`: (B * num_windows, Wd, Wh, Ww, C) -> (B, D, H, W, C)."""
-    wd, wh, ww = window_size
-    x = windows.reshape(b, d // wd, h // wh, w // ww, wd, wh, ww, -1)
-    return x.transpose(0, 1, 4, 2, 5, 3, 6, 7).reshape(b, d, h, w, -1)
-
-
 def get_window_size(x_size, window_size, shift_size=None):
     """Clip the window (and zero the shift) along every axis the input does not exceed."""
     use_window, use_shift = list(window_size), None if shift_size is None else list(shift_size)
@@ -96,16 +81,6 @@ def sine_position_encoding(hw, num_pos_feats=64, temperature=10000, normalize=Fa
     return np.ascontiguousarray(pos.reshape(1, pos.shape[1], -1).transpose(0, 2, 1)).astype(np.float32)
 
 
-def roll3(x, shifts):
-    """torch.roll over axes 1, 2, 3 (ops.roll has no CPU kernel)."""
-    for axis, shift in zip((1, 2, 3), shifts):
-        n = x.shape[axis]
-        shift %= n
-        if shift:
-            x = ops.cat([x.narrow(axis, n - shift, shift), x.narrow(axis, 0, n - shift)], axis)
-    return x
-
-
 # Row permutations as one gather instead of roll + 8-D transpose copies: on MindSpore CPU a strided copy
 # (transpose, or the reshape of a permuted view) moves ~30-80 M floats/s, while ops.gather of whole rows
 # (the last axis stays contiguous) is ~10x faster. Pure data movement, so the numbers are unchanged.
@@ -134,7 +109,9 @@ def _window_perm(d, h, w, window_size, shift_size):
 
 
 def shifted_window_partition(x, window_size, shift_size):
-    """roll3(x, -shift) then :func:`window_partition`, as one gather: (B, D, H, W, C) -> (B * nW, N, C)."""
+    """Roll by ``-shift`` over D, H, W, then cut into windows, as one gather: (B, D, H, W, C) -> (B * nW, N, C)
+    with the windows in batch-major order and the tokens of each in (Wd, Wh, Ww) order (upstream
+    ``torch.roll`` + ``window_partition``)."""
     b, d, h, w, c = x.shape
     index, _ = _window_perm(d, h, w, tuple(window_size), tuple(shift_size))
     n = window_size[0] * window_size[1] * window_size[2]

@@ -1,7 +1,10 @@
-"""Write PyTorch zip checkpoints without torch, for converter tests.
+"""Write PyTorch checkpoints without torch: upstream-layout weights for the benchmarks' torch rows and the
+converter tests (tests import it from here; the package itself never writes ``.pth``).
 
 Produces the same structure ``torch.save`` writes (``archive/data.pkl`` + ``archive/data/<key>``, tensors
-as ``torch._utils._rebuild_tensor_v2`` calls on persistent storages). :class:`Global` lets a test put an
+as ``torch._utils._rebuild_tensor_v2`` calls on persistent storages), or with ``legacy=True`` the pre-1.6
+stream (magic number, protocol, system info, the object, the storage keys, then each storage as an 8-byte
+element count and its bytes). :class:`Global` lets a test put an
 arbitrary pickled global (e.g. ``os.system``) into the file to check that the reader never calls it.
 """
 import collections
@@ -54,12 +57,16 @@ class BFloat16:
         self.array = np.asarray(array, np.float32)
 
 
+LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+LEGACY_PROTOCOL = 1001
+
+
 class _Writer(pickle._Pickler):
     dispatch = pickle._Pickler.dispatch.copy()
 
-    def __init__(self, handle):
+    def __init__(self, handle, legacy=False):
         super().__init__(handle, protocol=2)
-        self.storages = []
+        self.legacy = legacy
 
     def save_marker(self, obj):
         self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
@@ -70,7 +77,8 @@ class _Writer(pickle._Pickler):
     def persistent_id(self, obj):
         if isinstance(obj, _Storage):
             name = "BFloat16Storage" if obj.array.dtype == np.uint16 else STORAGE_NAMES[obj.array.dtype]
-            return ("storage", Global("torch", name), obj.key, "cpu", obj.array.size)
+            record = ("storage", Global("torch", name), obj.key, "cpu", obj.array.size)
+            return record + (None,) if self.legacy else record  # legacy records end with a storage-view field
         return None
 
 
@@ -101,11 +109,22 @@ def _wrap(obj, storages):
     return obj
 
 
-def save_pth(obj, path):
+def save_pth(obj, path, legacy=False):
     storages = []
     wrapped = _wrap(obj, storages)
     buffer = io.BytesIO()
-    _Writer(buffer).dump(wrapped)
+    _Writer(buffer, legacy).dump(wrapped)
+    if legacy:
+        with open(path, "wb") as handle:
+            info = {"protocol_version": LEGACY_PROTOCOL, "little_endian": True,
+                    "type_sizes": {"short": 2, "int": 4, "long": 4}}
+            for header in (LEGACY_MAGIC, LEGACY_PROTOCOL, info):
+                pickle.dump(header, handle, protocol=2)
+            handle.write(buffer.getvalue())
+            pickle.dump([s.key for s in storages], handle, protocol=2)
+            for storage in storages:
+                handle.write(np.int64(storage.array.size).tobytes() + storage.array.tobytes())
+        return str(path)
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("archive/data.pkl", buffer.getvalue())
         archive.writestr("archive/byteorder", "little")
