@@ -46,8 +46,18 @@ class Call:
 
 
 class _Storage:
-    def __init__(self, key, array):
+    def __init__(self, key, array, numel=None):
         self.key, self.array = key, array
+        self.numel = array.size if numel is None else numel
+
+
+class RawTensor:
+    """A tensor record written exactly as given, for tests of malformed files: ``storage`` (a 1-d array) is
+    stored as is and the record claims ``offset``, ``size``, ``stride`` and a storage of ``numel`` elements
+    (default: the array's length), whether or not they fit."""
+
+    def __init__(self, storage, offset, size, stride, numel=None):
+        self.storage, self.offset, self.size, self.stride, self.numel = storage, offset, size, stride, numel
 
 
 class BFloat16:
@@ -77,7 +87,7 @@ class _Writer(pickle._Pickler):
     def persistent_id(self, obj):
         if isinstance(obj, _Storage):
             name = "BFloat16Storage" if obj.array.dtype == np.uint16 else STORAGE_NAMES[obj.array.dtype]
-            record = ("storage", Global("torch", name), obj.key, "cpu", obj.array.size)
+            record = ("storage", Global("torch", name), obj.key, "cpu", obj.numel)
             return record + (None,) if self.legacy else record  # legacy records end with a storage-view field
         return None
 
@@ -102,6 +112,11 @@ def _tensor_call(array, storages):
 def _wrap(obj, storages):
     if isinstance(obj, (np.ndarray, BFloat16)):
         return _tensor_call(obj, storages)
+    if isinstance(obj, RawTensor):
+        storage = _Storage(str(len(storages)), np.asarray(obj.storage).reshape(-1), obj.numel)
+        storages.append(storage)
+        rebuild = Global("torch._utils", "_rebuild_tensor_v2")
+        return Call(rebuild, storage, obj.offset, obj.size, obj.stride, False, collections.OrderedDict())
     if isinstance(obj, dict):
         return type(obj)((k, _wrap(v, storages)) for k, v in obj.items())
     if isinstance(obj, (list, tuple)):

@@ -61,6 +61,7 @@ _PLAIN = (str, bytes, bytearray, int, float, bool, type(None))
 _DICTS = (dict, collections.OrderedDict)
 _SEQUENCES = (list, tuple)
 _SETS = (set, frozenset)
+_CONTAINERS = _DICTS + _SEQUENCES + _SETS
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +241,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
 def _describe(obj):
     """A short name for an object from the file, safe for any object (no repr of file-made structures)."""
     if isinstance(obj, OpaqueObject) or (isinstance(obj, type) and issubclass(obj, OpaqueObject)):
-        return f"pickled {obj.qualname} object"
+        return f"pickled {key_text(obj.qualname, limit=120)} object"
     if type(obj) is _Allowed:
         return f"pickled {obj.name} function"
     if obj is collections.OrderedDict:
@@ -256,13 +257,13 @@ def _describe(obj):
     return type(obj).__name__
 
 
-def key_text(part):
-    """A key (or part of a key path) from the file on one printable line of readable length."""
+def key_text(part, limit=_KEY_SHOWN):
+    """A key (or part of a key path, or a name) from the file on one printable line of readable length."""
     if type(part) is not str:
         return str(part) if type(part) is int and part.bit_length() < 64 else _describe(part)
     if not part.isprintable():
         part = part.encode("unicode_escape").decode("ascii")
-    return part if len(part) <= _KEY_SHOWN else part[: _KEY_SHOWN - 3] + "..."
+    return part if len(part) <= limit else part[: limit - 3] + "..."
 
 
 def _key_path(path):
@@ -313,13 +314,16 @@ class _ZipSource:
         if order is not None and (order.file_size > 16 or self._read(order, order.file_size).strip() != b"little"):
             raise CheckpointError("the archive was not written on a little-endian machine, which is not supported")
         data = self._read(self._pickle_info, self._pickle_info.file_size)
-        return _unpickle(io.BytesIO(data), declared, legacy=False, what=f"member {key_text(self._pickle_info.filename)}")
+        what = f"member {key_text(self._pickle_info.filename)}"
+        return _unpickle(io.BytesIO(data), declared, legacy=False, what=what)
 
     def locate(self, ref, nbytes):
         name = f"{self.root}/data/{ref[0]}"
         info = self._infos.get(name)
         if info is None:
-            raise CheckpointError(f"storage '{key_text(ref[0])}' is missing from the archive (no member {key_text(name)})")
+            raise CheckpointError(
+                f"storage '{key_text(ref[0])}' is missing from the archive (no member {key_text(name)})"
+            )
         if info.file_size != nbytes:
             raise CheckpointError(
                 f"member {key_text(name)} holds {info.file_size} bytes, but the pickle declares {ref[2]} "
@@ -465,7 +469,7 @@ class _Walker:
             return obj
         if kind is _TensorRef:
             return self._tensor(obj, path)
-        if kind not in _DICTS + _SEQUENCES + _SETS:
+        if kind not in _CONTAINERS:
             return self._extra(obj, path)
         if id(obj) in self._done:  # shared by several keys: walked once, or a small file could fan out forever
             return self._done[id(obj)]
@@ -486,9 +490,13 @@ class _Walker:
             for name, value in vars(obj).items() if kind is collections.OrderedDict else ():
                 self.clean(value, path + (name,), depth + 1)  # torch's `_metadata`; checked, not kept
         elif kind in _SEQUENCES:
-            out = kind(v for v in (self.clean(v, path + (i,), depth + 1) for i, v in enumerate(obj)) if v is not _DROP)
+            items = (self.clean(value, path + (i,), depth + 1) for i, value in enumerate(obj))
+            out = kind(item for item in items if item is not _DROP)
         else:
-            out = kind(v for v in obj if _is_plain_key(v) or self._extra(v, path) is not _DROP)
+            for item in obj:
+                if not _is_plain_key(item):  # hashable, so never a tensor: an extra object
+                    self._extra(item, path)
+            out = kind(item for item in obj if _is_plain_key(item))
         self._active.discard(id(obj))
         self._done[id(obj)] = out
         return out
@@ -528,7 +536,8 @@ class _Walker:
         if self.tensor_bytes > self.max_bytes:
             raise CheckpointError(f"{where}: the tensors add up to more than the limit (max_storage_gb)")
         # numpy checks the extent against the buffer once more
-        return np.ndarray(size, dtype, buffer=self._buffer(key), offset=offset * item, strides=[s * item for s in stride])
+        strides = [s * item for s in stride]
+        return np.ndarray(size, dtype, buffer=self._buffer(key), offset=offset * item, strides=strides)
 
     def _buffer(self, key):
         if key not in self._buffers:
@@ -547,7 +556,7 @@ def _is_plain_key(key):
     return type(key) in (tuple, frozenset) and all(_is_plain_key(k) for k in key)
 
 
-def _open_source(handle, path, max_bytes):
+def _open_source(handle, max_bytes):
     file_size = os.fstat(handle.fileno()).st_size
     head = handle.read(4)
     handle.seek(0)
@@ -561,7 +570,8 @@ def _open_source(handle, path, max_bytes):
 
 
 def _check_storages(source, declared, max_bytes):
-    """``{key: (location, nbytes)}`` after checking each declared storage against the file and the limit."""
+    """``{key: (location, nbytes, storage class)}`` after checking each declared storage against the file and
+    the limit."""
     sizes = {key: ref[2] * np.dtype(_STORAGE_DTYPES[ref[1]][0]).itemsize for key, ref in declared.items()}
     total = sum(sizes.values())
     if total > max_bytes:
@@ -590,7 +600,7 @@ def load_pth(path, max_storage_gb=DEFAULT_MAX_STORAGE_GB, allow_extra=False):
         raise CheckpointError(f"{path}: cannot open ({err.strerror})") from None
     with handle:
         try:
-            source = _open_source(handle, path, max_bytes)
+            source = _open_source(handle, max_bytes)
             declared = {}
             obj = source.load_object(declared)
             storages = _check_storages(source, declared, max_bytes)

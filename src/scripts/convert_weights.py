@@ -6,6 +6,7 @@ Example:
         --config configs/basicvsr/basicvsr_reds4.yaml
 """
 import argparse
+import logging
 import os
 import sys
 
@@ -38,6 +39,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    # --allow_extra reports each dropped key as a warning line on stderr
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     from mindediting.config import load_config
     from mindediting.convert.converter import check_params, load_and_convert, save_ckpt
     from mindediting.convert.pth_reader import CheckpointError
