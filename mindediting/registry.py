@@ -193,3 +193,9 @@ register(ModelSpec(
     weights="mindediting.models.spikling:convert_state_dict", trainer="mindediting.engine.spike_trainer:SpikeTrainer",
     evaluator="mindediting.engine.spike_task:evaluate", inference="mindediting.engine.spike_task:infer",
     tiling="none"))
+register(ModelSpec(
+    name="basicvsrpp", cell="mindediting.models.basicvsr_pp:BasicVSRPlusPlusNet", task="video_sr", scale=4,
+    layout="lq (N, T, 3, h, w) float32 RGB in [0, 1] (same-size variant, is_low_res_input: false: (N, T, 3, H, W))",
+    weights="mindediting.models.basicvsr_pp:convert_state_dict",
+    weight_args={"spynet_pretrained": ("spynet", "mindediting.models.common.spynet:convert_state_dict")},
+    trainer="mindediting.engine.video_trainer:VideoTrainer", **_VIDEO))
