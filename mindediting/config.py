@@ -52,6 +52,7 @@ SCHEMA = {
         "output_dir": str,
         "save_png": bool,
         "save_mp4": bool,
+        "crf": int,  # H.264 quality of MP4 outputs (x264 CRF: 0 lossless .. 51; default 17)
         "baseline": str,  # model-free baseline used when no checkpoint is given (bicubic)
         "method": ANY, "window": int, "stride": int, "checkpoint": str,  # spike: interval|window|spikling
     },
@@ -130,6 +131,8 @@ def validate(cfg, source="config"):
             choices = CHOICES.get((section, key))
             if choices and value not in choices:
                 raise ConfigError(f"{source}: '{section}.{key}' is '{value}', expected one of {', '.join(choices)}")
+    if (cfg.get("eval") or {}).get("sci_solver_args"):
+        _check_solver_args(cfg["eval"], source)
     model = cfg.get("model")
     if not model or "name" not in model:
         raise ConfigError(f"{source}: missing key 'model.name'")
@@ -149,6 +152,30 @@ def _check_train(name, train, source):
         raise ConfigError(f"{source}: {err}") from None
     for key, value in train.items():
         _check_type(f"train.{key}", value, trainer.SCHEMA[key][0], source)
+
+
+def _check_solver_args(evaluation, source):
+    """``eval.sci_solver_args`` against the constructor of ``eval.sci_solver`` (keys, and types of the defaults:
+    ``tv_iter_max: '5'`` is named here, not met later as a comparison of str and int inside the solver)."""
+    from mindediting.models.sci_classic import SOLVERS
+
+    solver = evaluation.get("sci_solver") or "gap_tv"
+    if solver not in SOLVERS:
+        return  # the evaluator names the valid solvers
+    params = {k: p for k, p in inspect.signature(SOLVERS[solver].__init__).parameters.items() if k != "self"}
+    for key, value in evaluation["sci_solver_args"].items():
+        name = f"eval.sci_solver_args.{key}"
+        if key not in params:
+            raise ConfigError(f"{source}: unknown key '{name}' for {solver} (valid: {', '.join(params)})")
+        default = params[key].default
+        if default is None or value is None:
+            continue
+        if isinstance(default, (list, tuple)):
+            _check_type(name, value, list, source)
+            for item in value:
+                _check_type(f"{name} item", item, type(default[0]) if default else ANY, source)
+            continue
+        _check_type(name, value, float if isinstance(default, float) else type(default), source)
 
 
 def _check_type(name, value, expected, source):
@@ -186,3 +213,48 @@ def check_model_args(name, args, source="config"):
             continue
         expected = float if isinstance(default, float) else type(default)
         _check_type(f"model.args.{key}", value, expected, source)
+
+
+CONFIGS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+def fitting_configs(name, ckpt, configs_dir=CONFIGS_DIR, max_builds=4):
+    """Configs under ``configs_dir`` (``<model>/*.yaml``) for model ``name`` whose network has exactly the
+    parameter names and shapes of the MindSpore checkpoint ``ckpt``: the answer to "which config fits these
+    weights?" when a strict load fails. One network is built per distinct ``model.args`` (at most
+    ``max_builds``, smallest first, as this runs on an error path). Returns relative paths, sorted."""
+    import glob
+    import json
+
+    from mindediting.convert.weights import read_weights
+    from mindediting.models import build_model
+
+    shapes = {k: tuple(v.shape) for k, v in read_weights(ckpt).items()}
+    groups = {}
+    for path in sorted(glob.glob(os.path.join(configs_dir, "*", "*.yaml"))):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                model = (yaml.safe_load(handle) or {}).get("model") or {}
+        except (OSError, yaml.YAMLError, AttributeError):
+            continue
+        if model.get("name") == name:
+            args = json.dumps(model.get("args") or {}, sort_keys=True)
+            groups.setdefault(args, []).append(os.path.relpath(path, os.path.dirname(configs_dir)))
+    # widths and depths grow the network: trying the small argument sets first keeps the search short
+    fits = []
+    for args in sorted(groups, key=lambda a: sum(v for v in json.loads(a).values() if isinstance(v, int)))[:max_builds]:
+        try:
+            net = build_model(name, **json.loads(args))
+        except (ValueError, TypeError):
+            continue
+        if {k: tuple(p.shape) for k, p in net.parameters_and_names()} == shapes:
+            fits.extend(groups[args])
+    return sorted(fits)
+
+
+def fitting_configs_hint(name, ckpt):
+    """A sentence to append to a "does not fit" error: the configs that fit ``ckpt``, or that none does."""
+    fits = fitting_configs(name, ckpt)
+    if not fits:
+        return f"no config under configs/ for {name} fits it"
+    return f"{'this config fits' if len(fits) == 1 else 'these configs fit'} it: {', '.join(fits)}"

@@ -45,6 +45,12 @@ class ModelSpec:
         pynative_synchronize: run PyNative ops synchronously by default (halves VRT's CPU time here).
         channel_axis: SCI only: the measurement and ``mask_s`` carry a channel axis ``(B, 1, H, W)``.
         compression_ratio: SCI only: the number of frames the network reconstructs per measurement, when fixed.
+        infer_memory: peak host memory of ``infer.py`` for ``--max_memory``, measured end to end by
+            ``benchmarks/measure_infer_memory.py``: ``floor_mb`` (runtime, network and codecs loaded) and
+            ``kb_per_pixel`` (growth per low-resolution input pixel of one chunk, frames x tile area), optional
+            ``min_chunk``, ``min_tile``, ``tile_multiple``, ``modes`` (the ``system.mode`` values it was measured
+            in; another mode is refused), and ``baseline``: the same keys for the run without a checkpoint.
+            None: the model takes no budget.
     """
 
     name: str
@@ -63,6 +69,7 @@ class ModelSpec:
     pynative_synchronize: bool = False
     channel_axis: bool = True
     compression_ratio: int = None
+    infer_memory: dict = None
 
     def __post_init__(self):
         if self.task not in TASKS:
@@ -159,13 +166,18 @@ _VIDEO = dict(evaluator="mindediting.engine.video_task:evaluate", inference="min
 _SCI = dict(task="video_sci", inputs=("meas", "mask", "mask_s"),
             layout="meas (B, 1, H, W), mask (B, cr, H, W), mask_s (B, 1, H, W) float32",
             trainer="mindediting.engine.sci_trainer:SCITrainer", evaluator="mindediting.engine.sci_task:evaluate",
-            tiling="none")
+            inference="mindediting.engine.sci_task:infer", tiling="none")
 
 register(ModelSpec(
     name="basicvsr", cell="mindediting.models.basicvsr:BasicVSRNet", task="video_sr", scale=4,
     weights="mindediting.models.basicvsr:convert_state_dict",
     weight_args={"spynet_pretrained": ("spynet", "mindediting.models.common.spynet:convert_state_dict")},
-    trainer="mindediting.engine.video_trainer:VideoTrainer", **_VIDEO))
+    trainer="mindediting.engine.video_trainer:VideoTrainer",
+    # benchmarks/measure_infer_memory.py, official width, bikes 160x68, CPU: 786/831/911 MB at 2/6/12 frames;
+    # bicubic baseline 487/542/678 MB at 2/10/30 (stored with a few % margin)
+    # (PyNative; hybrid mode holds its compiled stages too: 1259 MB at 4 frames in benchmarks/bench_infer.py)
+    infer_memory=dict(floor_mb=780, kb_per_pixel=1.25, min_tile=64, modes=("pynative",),
+                      baseline=dict(floor_mb=490, kb_per_pixel=0.7)), **_VIDEO))
 register(ModelSpec(
     name="spynet", cell="mindediting.models.common.spynet:SPyNet", task="flow", inputs=("ref", "supp"),
     layout="ref, supp (N, 3, H, W) float32 RGB in [0, 1] -> flow (N, 2, H, W)",
@@ -176,7 +188,15 @@ register(ModelSpec(
     layout="lq (N, T, C, h, w) float32 in [0, 1] (C = 4 with the noise-level map for denoising)",
     weights="mindediting.models.vrt:convert_state_dict",
     weight_args={"spynet_path": ("spynet", "mindediting.models.common.vrt_spynet:convert_state_dict")},
-    trainer="mindediting.engine.video_trainer:VideoTrainer", pynative_synchronize=True, **_VIDEO))
+    trainer="mindediting.engine.video_trainer:VideoTrainer", pynative_synchronize=True,
+    # benchmarks/measure_infer_memory.py, 001 (x4 SR, 30.7 M parameters, the largest), random weights, PyNative,
+    # chunks of 6 real frames: 1902 MB at 64x64 and 2940 MB at 80x80, which VRT pads to 128x128 (8x8 windows at 1/8
+    # scale), so pixels count after padding to 64. Not measured: 005-008 (96-120 channels at the input size) and
+    # 002-004 (more frames aligned in parallel). Graph mode compiles for ~10 GB.
+    # The baseline loads no network: BasicVSR's bicubic figures.
+    infer_memory=dict(floor_mb=1600, kb_per_pixel=14.5, min_chunk=6, min_tile=64, pad_multiple=64,
+                      modes=("pynative",), baseline=dict(floor_mb=490, kb_per_pixel=0.7, min_chunk=2, pad_multiple=1)),
+    **_VIDEO))
 register(ModelSpec(
     name="metasci", cell="mindediting.models.metasci:MetaSCI", weights="mindediting.models.metasci:convert_state_dict",
     compression_ratio=8, **_SCI))
@@ -198,4 +218,8 @@ register(ModelSpec(
     layout="lq (N, T, 3, h, w) float32 RGB in [0, 1] (same-size variant, is_low_res_input: false: (N, T, 3, H, W))",
     weights="mindediting.models.basicvsr_pp:convert_state_dict",
     weight_args={"spynet_pretrained": ("spynet", "mindediting.models.common.spynet:convert_state_dict")},
-    trainer="mindediting.engine.video_trainer:VideoTrainer", **_VIDEO))
+    trainer="mindediting.engine.video_trainer:VideoTrainer",
+    # benchmarks/measure_infer_memory.py, official width (64 ch, 7 blocks), bikes 160x68, CPU, PyNative: 803/898/1016
+    # MB at 2/6/12 frames (fit 771 MB + 1.99 KB per pixel); the baseline is bicubic, as BasicVSR's
+    infer_memory=dict(floor_mb=790, kb_per_pixel=2.1, min_tile=64, modes=("pynative",),
+                      baseline=dict(floor_mb=490, kb_per_pixel=0.7)), **_VIDEO))

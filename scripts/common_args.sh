@@ -41,7 +41,67 @@ config_run_dir() {
   "$PYTHON" -c "import sys, yaml; c = yaml.safe_load(open(sys.argv[1])) or {}; print((c.get('train') or {}).get('output_dir') or 'runs/train')" "$1"
 }
 
-require_msrun() { command -v msrun >/dev/null || die "msrun not found on PATH (it comes with mindspore)"; }
-
 # msrun starts workers with the first 'python' on PATH: the folder of $PYTHON's interpreter goes first
 python_dir() { dirname "$("$PYTHON" -c 'import sys; print(sys.executable)')"; }
+
+# find_msrun: MSRUN = the msrun installed with $PYTHON's mindspore (its interpreter's bin folder), else the
+# first on PATH; a venv need not be activated
+find_msrun() {
+  local dir
+  dir=$(python_dir) || die "PYTHON=$PYTHON does not run"
+  if [ -x "$dir/msrun" ]; then MSRUN="$dir/msrun"
+  elif command -v msrun >/dev/null; then MSRUN=$(command -v msrun)
+  else die "msrun not found in $dir (beside $PYTHON) nor on PATH; it comes with mindspore: $PYTHON -m pip install mindspore"
+  fi
+}
+
+# take_flags "$@": --help/-h prints the usage and exits 0; --dry_run sets DRY_RUN=1; both are removed and the
+# remaining arguments are left in ARGS (the caller does: take_flags "$@"; set -- "${ARGS[@]}")
+DRY_RUN=0
+take_flags() {
+  ARGS=()
+  local arg
+  for arg in "$@"; do
+    case "$arg" in
+      -h|--help) usage; exit 0 ;;
+      --dry_run) DRY_RUN=1 ;;
+      --dry-run) die "the flag is --dry_run (underscore, as train.py's options)" ;;
+      *) ARGS+=("$arg") ;;
+    esac
+  done
+}
+
+# show_or_run CMD...: print the command (shell-quoted) under --dry_run, else run it
+show_or_run() {
+  if [ "$DRY_RUN" = 1 ]; then printf '%q ' "$@"; echo; else "$@"; fi
+}
+
+# print_rank_configs DEVICE_NUM DEVICE_TARGET CONFIG_PATH [train.py args...]: the config each rank would train with
+# (the YAML, then its overrides and --mode), validated as train.py validates it; for --dry_run
+print_rank_configs() {
+  PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" - "$@" <<'PY' || die "the config does not validate (see above)"
+import sys
+
+import yaml
+
+from mindediting.config import ConfigError, load_config
+
+num, device, path, rest = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+overrides = [a for a in rest if "=" in a and not a.startswith("-")]
+mode = rest[rest.index("--mode") + 1] if "--mode" in rest[:-1] else None
+try:
+    base = load_config(path, overrides)
+except (ConfigError, ValueError) as err:
+    sys.exit(f"error: {err}")
+for rank in range(num):
+    cfg = load_config(path, overrides)
+    system = cfg.setdefault("system", None) or {}
+    system.update(device_target=device, mode=mode or system.get("mode") or "pynative")
+    if num > 1:
+        system["device_id"] = rank
+    cfg["system"] = system
+    batch = int((cfg.get("train") or {}).get("batch_size") or 1)
+    print(f"# rank {rank} of {num} ({device}); global batch {batch * num} = {num} x train.batch_size {batch}")
+    print(yaml.safe_dump(cfg, sort_keys=False).rstrip())
+PY
+}

@@ -95,6 +95,21 @@ def test_downscaled_demo_reports_psnr_against_originals(tmp_path, bikes, frames)
     assert 28 < result["psnr"] < 45
 
 
+def test_psnr_after_encoding_scores_the_written_mp4(tmp_path, bikes, caplog):
+    """The figure after encoding is that of the MP4's decoded frames, close to the one before at crf 17,
+    and both are printed with their labels."""
+    caplog.set_level("INFO")
+    result = run_inference(cfg(chunk_frames=3, chunk_overlap=1), bikes, output_dir=str(tmp_path), max_frames=4,
+                           downscale_input=4, progress=False)
+    decoded = read_frames(result["mp4"])
+    originals = read_frames(bikes, max_frames=4)
+    expected = np.mean([calculate_psnr(d, o) for d, o in zip(decoded, originals)])
+    assert result["psnr_encoded"] == pytest.approx(expected, abs=1e-6)
+    assert 0 <= result["psnr"] - result["psnr_encoded"] < 1.5  # bikes is itself H.264: ~1 dB at crf 17
+    assert (f"mean PSNR {result['psnr']:.2f} dB before encoding, {result['psnr_encoded']:.2f} dB after encoding "
+            "(H.264 crf 17)") in caplog.text
+
+
 def test_failure_mid_stream_leaves_no_video(tmp_path, frames, monkeypatch):
     lr_folder(tmp_path / "lr", frames[:6])
     calls = []
@@ -111,7 +126,10 @@ def test_failure_mid_stream_leaves_no_video(tmp_path, frames, monkeypatch):
     monkeypatch.setattr(inference, "bicubic_fn", failing)
     with pytest.raises(RuntimeError, match="model crashed"):
         run_inference(cfg(save_png=False), str(tmp_path / "lr"), output_dir=str(tmp_path / "out"), progress=False)
-    assert os.listdir(tmp_path / "out") == []  # neither lr_x4.mp4 nor its temporary file
+    # neither lr_x4.mp4 nor a temporary file; the completed segments wait in the hidden folder for --resume auto
+    files = [n for _, _, names in os.walk(tmp_path / "out") for n in names]
+    assert not [n for n in os.listdir(tmp_path / "out") if not n.startswith(".")]
+    assert not [n for n in files if ".partial" in n]
 
 
 def test_user_errors(tmp_path, frames):
@@ -242,7 +260,8 @@ def test_spike_config_dispatches_to_the_spike_pipeline(tmp_path):
 
     out = tmp_path / "spike"
     code = infer_script.main(["--config_path", "configs/spikling/spikling_infer_dat.yaml", "--input",
-                              sample_video("carphone_pristine"), "--output_dir", str(out), "--max_frames", "64",
+                              sample_video("carphone_pristine"), "--simulate", "--output_dir", str(out),
+                              "--max_frames", "64",
                               "data.sim_size=[64,64]", "infer.method=[window]", "infer.save_png=false"])
     assert code == 0
     mp4s = sorted(p.name for p in out.rglob("*.mp4"))

@@ -54,9 +54,13 @@ def test_gap_tv_eval_on_shipped_scenes(tmp_path):
     frames = _read_gif(tmp_path / "drop.gif")
     assert len(frames) == 8 and frames[0].shape == (256, 2 * 256 + 4)
     np.testing.assert_array_equal(frames[2][:, :256], (scene["gt"][0, 2] * 255 + 0.5).astype(np.uint8))
-    saved = json.loads((tmp_path / "results.json").read_text())
+    saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["scenes"][3]["psnr"] == pytest.approx(rows["drop"]["psnr"])
-    assert (tmp_path / "results.txt").read_text().startswith("SCI evaluation: gap_tv (iterations 2)")
+    assert saved["table"].startswith("SCI evaluation: gap_tv (iterations 2)")
+    csv_rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert csv_rows[0] == "name,status,num_meas,psnr,ssim,time_per_meas"
+    drop = [r for r in csv_rows if r.startswith("drop,")][0].split(",")
+    assert float(drop[3]) == pytest.approx(rows["drop"]["psnr"], abs=1e-6)
 
 
 def test_full_gap_tv_reproduces_toolbox_psnr_on_drop(tmp_path):

@@ -119,7 +119,7 @@ def test_metasci_trains_lowers_the_loss_validates_and_eval_reads_the_checkpoint(
     assert sorted(os.listdir(os.path.join(run, "checkpoints"))) == ["iter_00000004.ckpt", "iter_00000008.ckpt"]
     out = str(tmp_path / "eval")
     assert eval_script.main(["--config_path", cfg, "--ckpt", ckpt, "--output_dir", out]) == 0
-    with open(os.path.join(out, "results.json"), encoding="utf-8") as handle:
+    with open(os.path.join(out, "metrics.json"), encoding="utf-8") as handle:
         result = json.load(handle)
     assert result["solver"] == "metasci (iter_00000008.ckpt)"
     assert result["scenes"][0]["name"] == "drop" and result["scenes"][0]["status"] == "ok"
@@ -315,7 +315,7 @@ def test_shipped_small_metasci_scores_as_in_the_model_card(tmp_path):
                              f"data.root={sim}", f"data.mask_path={os.path.join(sim, '..', 'mask', 'mask.mat')}",
                              "data.scenes=[drop]"])
     assert code == 0
-    with open(os.path.join(out, "results.json"), encoding="utf-8") as handle:
+    with open(os.path.join(out, "metrics.json"), encoding="utf-8") as handle:
         row = json.load(handle)["scenes"][0]
     assert row["name"] == "drop" and row["psnr"] == pytest.approx(26.3667, abs=1e-3)
     assert row["ssim"] == pytest.approx(0.8251, abs=1e-3)

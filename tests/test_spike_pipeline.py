@@ -1,4 +1,4 @@
-"""End-to-end spike inference: .dat / video in -> PNG frames, MP4 and metrics out (src/scripts/spike_infer.py)."""
+"""End-to-end spike inference: .dat / video in -> PNG frames, MP4 and metrics out (infer.py with a spike config)."""
 import glob
 import json
 import os
@@ -16,9 +16,15 @@ from mindediting.metrics import calculate_ssim_grey as ssim
 from mindediting.models import build_model
 from mindediting.models.spike_classic import interval_method, window_method
 from mindediting.models.spikling import generate
-from src.scripts import spike_infer
+import infer
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+DAT_CONFIG = os.path.join(REPO, "configs", "spikling", "spikling_infer_dat.yaml")
+
+
+def spike_infer(argv):
+    """infer.py with the spike config and the progress bar off."""
+    return infer.main(["--config_path", DAT_CONFIG, "--no_progress"] + argv)
 
 
 def _frames(folder):
@@ -54,8 +60,8 @@ def recording(tmp_path_factory):
 def test_dat_to_png_and_mp4(recording, capsys):
     folder, path, spikes, ckpt, net = recording
     out = folder / "out"
-    code = spike_infer.main(["--input", str(path), "--width", "24", "--height", "16", "--method", "interval",
-                             "window", "spikling", "--ckpt", ckpt, "--stride", "20", "--output_dir", str(out)])
+    code = spike_infer(["--input", str(path), "--spike_size", "16", "24", "infer.method=[interval, window]",
+                        "--ckpt", ckpt, "infer.stride=20", "--output_dir", str(out)])
     assert code == 0, capsys.readouterr().err
     starts = [0, 20, 40]  # every 32-frame window of 72 frames at stride 20
     expected = {
@@ -66,7 +72,7 @@ def test_dat_to_png_and_mp4(recording, capsys):
     for method, images in expected.items():
         np.testing.assert_array_equal(_frames(out / method), np.stack(images))
         video = _mp4(out / f"{method}.mp4")
-        assert video.shape == (3, 16, 24, 3)  # lossy codec: check size, count and rough content
+        assert video.shape == (3, 16, 24, 3)  # lossy H.264: check size, count and rough content
         assert np.abs(video[..., 0].astype(float) - np.stack(images)).mean() < 12
     with open(out / "metrics.json", encoding="utf-8") as handle:
         metrics = json.load(handle)
@@ -115,15 +121,18 @@ def test_metrics_by_hand():
     assert ssim(img, noisy) == pytest.approx(ref, abs=1e-6)
 
 
-def test_errors(recording, capsys, tmp_path):
+def test_errors(recording, caplog, tmp_path):
     folder, path, spikes, ckpt, net = recording
-    assert spike_infer.main(["--input", str(path), "--width", "24", "--height", "16", "--method", "spikling"]) == 2
-    assert "--method spikling needs --ckpt" in capsys.readouterr().err
-    assert spike_infer.main(["--input", str(path), "--width", "25", "--height", "16"]) == 2
-    assert "rec.dat" in capsys.readouterr().err
+    out = ["--output_dir", str(tmp_path / "out")]
+    assert spike_infer(["--input", str(path), "--spike_size", "16", "24", "infer.method=[spikling]"] + out) == 2
+    assert "method spikling needs --ckpt" in caplog.text
+    caplog.clear()
+    assert spike_infer(["--input", str(path), "--spike_size", "16", "25"] + out) == 2
+    assert "rec.dat" in caplog.text
     short = save_spike_dat(tmp_path / "short.dat", spikes[:8])
-    assert spike_infer.main(["--input", str(short), "--width", "24", "--height", "16"]) == 2
-    assert "the clip has 8 spike frames, fewer than one window of 32" in capsys.readouterr().err
+    caplog.clear()
+    assert spike_infer(["--input", str(short), "--spike_size", "16", "24"] + out) == 2
+    assert "the clip has 8 spike frames, fewer than one window of 32" in caplog.text
     with pytest.raises(ValueError, match=r"unknown spike reconstruction method\(s\) magic \(valid: interval, window\)"):
         run(path, ["magic"], width=24, height=16)
     with pytest.raises(ValueError, match=r"method\(s\) magic \(valid: interval, window, spikling\)"):
@@ -141,10 +150,10 @@ def test_configs_validate_and_drive_the_cli(recording, tmp_path, capsys):
     folder, dat, spikes, ckpt, net = recording
     infer_cfg = os.path.join(REPO, "configs", "spikling", "spikling_infer_dat.yaml")
     out = tmp_path / "cfg_out"
-    code = spike_infer.main(["--config_path", infer_cfg, "--input", str(dat), "--ckpt", ckpt, "--output_dir", str(out),
-                             "data.spike_size=[24, 16]", "infer.method=[window]", "infer.save_mp4=false"])
+    code = infer.main(["--config_path", infer_cfg, "--input", str(dat), "--output_dir", str(out), "--no_progress",
+                       "data.spike_size=[24, 16]", "infer.method=[window]", "infer.save_mp4=false"])
     assert code == 0, capsys.readouterr().err
-    assert sorted(os.listdir(out)) == ["metrics.json", "window"]
+    assert sorted(p for p in os.listdir(out) if not p.startswith("metrics.")) == ["window"]
     assert len(os.listdir(out / "window")) == 2  # stride 32: windows at 0 and 32
     assert load_spike_dat(dat, 24, 16).shape == spikes.shape
 

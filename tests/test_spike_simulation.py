@@ -80,7 +80,7 @@ def test_video_to_spike_script(tmp_path, capsys):
     _write_video(video, frames)
     decoded = list(read_video_frames(video))
     out = tmp_path / "out"
-    assert script.main(["--video", str(video), "--out-dir", str(out), "--size", "32", "24", "--window", "16",
+    assert script.main(["--video", str(video), "--output_dir", str(out), "--size", "32", "24", "--window", "16",
                         "--seed", "5", "--dat"]) == 0
     assert sorted(os.listdir(out)) == ["moving-0001.npz", "moving-0002.npz", "moving.dat"]
     np.random.seed(5)
@@ -96,10 +96,10 @@ def test_video_to_spike_script(tmp_path, capsys):
 
 
 def test_video_to_spike_script_errors(tmp_path, capsys):
-    assert script.main(["--video", str(tmp_path / "nope.mp4"), "--out-dir", str(tmp_path)]) == 2
+    assert script.main(["--video", str(tmp_path / "nope.mp4"), "--output_dir", str(tmp_path)]) == 2
     assert "nope.mp4: video file not found" in capsys.readouterr().err
     (tmp_path / "junk.mp4").write_bytes(b"not a video")
-    assert script.main(["--video", str(tmp_path / "junk.mp4"), "--out-dir", str(tmp_path)]) == 2
+    assert script.main(["--video", str(tmp_path / "junk.mp4"), "--output_dir", str(tmp_path)]) == 2
     assert "junk.mp4" in capsys.readouterr().err
-    assert script.main(["--video", "x.mp4", "--out-dir", str(tmp_path), "--no-npz"]) == 2
-    assert "--no-npz without --dat" in capsys.readouterr().err
+    assert script.main(["--video", "x.mp4", "--output_dir", str(tmp_path), "--no_npz"]) == 2
+    assert "--no_npz without --dat" in capsys.readouterr().err

@@ -6,17 +6,26 @@ Layout of ``X.lmdb/`` (as BasicSR ``make_lmdb_from_imgs`` writes it):
   the PNG bytes of ``cv2.imencode('.png', bgr, [IMWRITE_PNG_COMPRESSION, level])``;
 * ``meta_info.txt``: one line ``<key>.png (h,w,c) <compress_level>`` per image, in key order.
 
-Crash safety: images are committed in batches; ``meta_info.txt`` (written atomically) and the
-``.complete`` marker are created only after the last commit, so a store that a crash or a kill
-interrupted has neither and :class:`LmdbReader` refuses it. Running the writer again on the same
-output resumes: keys already committed are skipped, only the rest is read and encoded.
+Crash safety: images are committed in batches; ``meta_info.txt`` and the ``.complete`` marker are
+written atomically (fsynced) only after the last commit, so a store that a crash or a kill interrupted
+has neither and :class:`LmdbReader` refuses it. Running the writer again on the same output resumes:
+keys already committed are skipped, only the rest is read and encoded.
+
+The marker is JSON: ``data.mdb``'s size in bytes, the entry count and the SHA-1 of the key list (keys of
+``meta_info.txt`` joined by newlines). LMDB maps ``data.mdb`` into memory, so reading a page past the end
+of a truncated file kills the process with SIGBUS; readers therefore compare the file with the marker,
+and with the last page its own header names, before the file is mapped (:func:`check_store`). Stores
+written by other tools (BasicSR: no marker) get the header check only.
 
 Sources are read and encoded in worker processes (``num_workers``) while the parent commits.
 """
+import hashlib
+import json
 import logging
 import multiprocessing
 import os
 import re
+import struct
 
 import cv2
 import numpy as np
@@ -60,6 +69,87 @@ def _map_size(paths):
     return int(per_image * len(paths) * 1.5) + (64 << 20)
 
 
+DATA_FILE = "data.mdb"
+_LMDB_MAGIC = 0xBEEFC0DE
+
+
+def keys_digest(keys):
+    """SHA-1 (hex) of a key list as the completion marker records it."""
+    return hashlib.sha1("\n".join(keys).encode("ascii")).hexdigest()
+
+
+def read_data_header(lmdb_path):
+    """``(page_size, pages_in_use, entries)`` from the newer of ``data.mdb``'s two meta pages, read as a plain
+    file (never mapped); None when the header is not the 64-bit little-endian LMDB 0.9 layout, which
+    ``lmdb.open`` then judges itself. ``pages_in_use`` is the last used page number + 1."""
+    path = os.path.join(str(lmdb_path), DATA_FILE)
+    metas = []
+    with open(path, "rb") as handle:
+        first = handle.read(160)
+        if len(first) < 160 or struct.unpack_from("<II", first, 16) != (_LMDB_MAGIC, 1):
+            return None
+        page_size = struct.unpack_from("<I", first, 40)[0]  # the free-list DB's md_pad holds the page size
+        handle.seek(page_size)
+        second = handle.read(160)
+        for page in (first, second):
+            if len(page) == 160 and struct.unpack_from("<I", page, 16)[0] == _LMDB_MAGIC:
+                # MDB_meta after the 16-byte page header: magic, version, address, mapsize, free DB, main DB
+                # (48 bytes each: pad, flags, depth, branch, leaf, overflow pages, entries, root), last page, txn id
+                entries = struct.unpack_from("<Q", page, 88 + 32)[0]
+                last_page, txn = struct.unpack_from("<QQ", page, 136)
+                metas.append((txn, last_page, entries))
+    _, last_page, entries = max(metas)
+    return page_size, last_page + 1, entries
+
+
+def read_marker(lmdb_path):
+    """The completion marker as a dict (``entries``, ``data_bytes``, ``keys_sha1``); an older marker holding
+    only the entry count gives ``{'entries': n}``."""
+    path = os.path.join(str(lmdb_path), COMPLETE_MARKER)
+    with open(path, encoding="ascii", errors="replace") as handle:
+        text = handle.read().strip()
+    try:
+        marker = json.loads(text)
+    except ValueError:
+        marker = None
+    if isinstance(marker, int):
+        return {"entries": marker}
+    if not isinstance(marker, dict) or not {"entries", "data_bytes", "keys_sha1"} <= set(marker):
+        raise LmdbError(f"{path}: not a completion marker ({text[:60]!r}); run create_lmdb.py again to rewrite it")
+    return marker
+
+
+def check_store(lmdb_path, keys=None):
+    """One-line :class:`LmdbError` unless ``data.mdb`` is whole: as long as its header's last page needs and,
+    when the store has a completion marker, of the recorded size, entry count and key list (``keys``:
+    those of ``meta_info.txt``, read when not given). Never maps the file."""
+    lmdb_path = str(lmdb_path)
+    data = os.path.join(lmdb_path, DATA_FILE)
+    if not os.path.isfile(data):
+        raise LmdbError(f"{lmdb_path}: no {DATA_FILE}; not an LMDB folder")
+    size = os.path.getsize(data)
+    redo = "; the store was truncated or changed after it was written - run create_lmdb.py again into a new folder"
+    header = read_data_header(lmdb_path)
+    if header is not None:
+        page_size, pages, entries = header
+        if size < pages * page_size:
+            raise LmdbError(f"{data}: {size} bytes, but its header uses {pages} pages of {page_size} bytes "
+                            f"({pages * page_size} bytes){redo}")
+    if not os.path.isfile(os.path.join(lmdb_path, COMPLETE_MARKER)):
+        return
+    marker = read_marker(lmdb_path)
+    if "data_bytes" in marker and size != int(marker["data_bytes"]):
+        raise LmdbError(f"{data}: {size} bytes, but the completion marker records {marker['data_bytes']}{redo}")
+    if header is not None and header[2] != int(marker["entries"]):
+        raise LmdbError(f"{data}: {header[2]} entries, but the completion marker records {marker['entries']}{redo}")
+    if "keys_sha1" in marker:
+        if keys is None:
+            keys = [k for k, _, _ in read_meta_info(lmdb_path)]
+        if len(keys) != int(marker["entries"]) or keys_digest(keys) != marker["keys_sha1"]:
+            raise LmdbError(f"{os.path.join(lmdb_path, META_FILE)}: its {len(keys)} keys are not the "
+                            f"{marker['entries']} the completion marker records{redo}")
+
+
 def is_complete(lmdb_path):
     return os.path.isfile(os.path.join(lmdb_path, COMPLETE_MARKER)) and os.path.isfile(
         os.path.join(lmdb_path, META_FILE))
@@ -93,6 +183,7 @@ def write_lmdb(paths, keys, lmdb_path, compress_level=1, batch=5000, num_workers
     if is_complete(lmdb_path):
         existing = [k for k, _, _ in read_meta_info(lmdb_path)]
         if existing == keys:
+            check_store(lmdb_path, existing)
             logger.info("%s is already complete (%d images); nothing to do", lmdb_path, len(keys))
             return 0
         raise LmdbError(f"{lmdb_path}: a complete LMDB with different keys already exists; remove it first")
@@ -124,7 +215,9 @@ def write_lmdb(paths, keys, lmdb_path, compress_level=1, batch=5000, num_workers
         env.close()
     lines = "".join(f"{k}.png ({','.join(str(s) for s in shapes[k])}) {compress_level}\n" for k in keys)
     write_bytes_atomic(meta_path, lines.encode("ascii"))
-    write_bytes_atomic(marker, f"{len(keys)}\n".encode("ascii"))
+    record = {"entries": len(keys), "data_bytes": os.path.getsize(os.path.join(lmdb_path, DATA_FILE)),
+              "keys_sha1": keys_digest(keys)}
+    write_bytes_atomic(marker, (json.dumps(record) + "\n").encode("ascii"))
     return written
 
 
@@ -199,9 +292,10 @@ class LmdbReader:
 
     def __init__(self, lmdb_path):
         self.path = str(lmdb_path)
-        if not os.path.isfile(os.path.join(self.path, "data.mdb")):
-            raise LmdbError(f"{self.path}: no data.mdb; not an LMDB folder")
+        if not os.path.isfile(os.path.join(self.path, DATA_FILE)):
+            raise LmdbError(f"{self.path}: no {DATA_FILE}; not an LMDB folder")
         self.meta = {k: shape for k, shape, _ in read_meta_info(self.path)}
+        check_store(self.path, list(self.meta))
         self._env = None
 
     def keys(self):
@@ -214,6 +308,8 @@ class LmdbReader:
         import lmdb
 
         if self._env is None:
+            # again in each worker process: the file may have changed since the reader was made
+            check_store(self.path, list(self.meta))
             self._env = lmdb.open(self.path, readonly=True, lock=False, readahead=False, meminit=False)
         return self._env.begin(write=False)
 

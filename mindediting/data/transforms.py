@@ -6,8 +6,10 @@ sample is the same whichever worker process builds it, and a resumed run sees ex
 unbroken run would. The epoch order is ``default_rng([seed, epoch]).permutation(N)``; rank ``shard_id`` of
 ``num_shards`` takes every ``num_shards``-th entry of it (interleaved, as MindSpore's GeneratorDataset
 shards), so ranks see disjoint samples whose union is what one process with ``num_shards`` times the batch
-would see.
+would see. With ``num_workers`` > 0, worker processes build the next ``prefetch`` batches while the current
+one trains; the order and content of the batches do not depend on the number of workers.
 """
+import collections
 import multiprocessing
 
 import numpy as np
@@ -86,32 +88,41 @@ class TrainLoader:
         dataset: object with ``__len__``, ``seed`` and ``get(index, epoch) -> tuple of arrays`` (e.g. ``(lq, gt)``).
         batch_size: samples per batch on this rank.
         num_shards, shard_id: data-parallel rank split (interleaved over the epoch permutation).
-        num_workers: processes building samples (0 = in this process).
+        num_workers: processes building samples (0 = in this process, when the batch is asked for).
+        prefetch: with workers, batches in flight ahead of the one being consumed, so loading overlaps the
+            training step (a bounded queue: at most ``prefetch`` batches of samples held in memory).
 
     The position (``epoch``, ``batch``: batches already taken in that epoch) is :meth:`state` and
-    :meth:`load_state`; an incomplete last batch of an epoch is dropped.
+    :meth:`load_state`; an incomplete last batch of an epoch is dropped. Batches built ahead are not part of the
+    position: every sample depends only on ``(seed, epoch, index)``, so after :meth:`load_state` the same batches
+    are built again, and a resumed run sees what an unbroken run saw.
     """
 
-    def __init__(self, dataset, batch_size, num_shards=1, shard_id=0, num_workers=0, seed=None):
+    def __init__(self, dataset, batch_size, num_shards=1, shard_id=0, num_workers=0, seed=None, prefetch=2):
         if not 0 <= shard_id < num_shards:
             raise ValueError(f"shard_id {shard_id} must be in [0, num_shards={num_shards})")
+        if int(prefetch) < 1:
+            raise ValueError(f"prefetch must be >= 1 batch, got {prefetch}")
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.num_shards, self.shard_id = int(num_shards), int(shard_id)
         self.seed = dataset.seed if seed is None else seed
         self.num_workers = int(num_workers)
+        self.prefetch = int(prefetch)
         self.batches_per_epoch = len(dataset) // num_shards // self.batch_size
         if self.batches_per_epoch < 1:
             raise ValueError(f"dataset of {len(dataset)} samples is too small for batch_size {batch_size} "
                              f"x {num_shards} shard(s)")
         self.epoch, self.batch = 0, 0
         self._pool = None
+        self._pending = collections.deque()  # ((epoch, batch), indices, AsyncResult) in consumption order
 
     def state(self):
         return {"epoch": self.epoch, "batch": self.batch}
 
     def load_state(self, state):
         self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
+        self._pending.clear()  # built for the old position; the workers' results are dropped unread
 
     def epoch_indices(self, epoch):
         perm = np.random.default_rng([int(self.seed), int(epoch)]).permutation(len(self.dataset))
@@ -121,13 +132,28 @@ class TrainLoader:
         idx = self.epoch_indices(epoch)
         return [int(i) for i in idx[batch * self.batch_size: (batch + 1) * self.batch_size]]
 
-    def _map(self, jobs):
-        if self.num_workers <= 0:
-            return [self.dataset.get(index, epoch) for epoch, index in jobs]
+    def _position_after(self, epoch, batch):
+        return (epoch + 1, 0) if batch + 1 >= self.batches_per_epoch else (epoch, batch + 1)
+
+    def _submit(self, epoch, batch):
         if self._pool is None:
             self._pool = multiprocessing.get_context("spawn").Pool(self.num_workers, initializer=_init_worker,
                                                                    initargs=(self.dataset,))
-        return self._pool.map(_build, jobs)
+        indices = self.batch_indices(epoch, batch)
+        self._pending.append(((epoch, batch), indices, self._pool.map_async(_build, [(epoch, i) for i in indices])))
+
+    def _next_samples(self, epoch, batch):
+        if self.num_workers <= 0:
+            indices = self.batch_indices(epoch, batch)
+            return indices, [self.dataset.get(index, epoch) for index in indices]
+        if not self._pending or self._pending[0][0] != (epoch, batch):
+            self._pending.clear()
+            self._submit(epoch, batch)
+        # keep `prefetch` batches queued behind this one, so the workers build them during the step
+        while len(self._pending) < 1 + self.prefetch:
+            self._submit(*self._position_after(*self._pending[-1][0]))
+        _, indices, result = self._pending.popleft()
+        return indices, result.get()
 
     def __iter__(self):
         return self
@@ -135,13 +161,14 @@ class TrainLoader:
     def __next__(self):
         if self.batch >= self.batches_per_epoch:
             self.epoch, self.batch = self.epoch + 1, 0
-        indices = self.batch_indices(self.epoch, self.batch)
-        samples = self._map([(self.epoch, i) for i in indices])
+        indices, samples = self._next_samples(self.epoch, self.batch)
         self.batch += 1
         fields = [np.stack([sample[k] for sample in samples]) for k in range(len(samples[0]))]
         return (*fields, indices)
 
     def close(self):
+        self._pending.clear()
         if self._pool is not None:
             self._pool.terminate()
+            self._pool.join()
             self._pool = None

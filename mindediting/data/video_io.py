@@ -1,11 +1,12 @@
 """Frame sources and sinks for video restoration, and the one float -> ``uint8`` conversion.
 
 A :class:`FrameSource` yields RGB ``uint8`` frames of shape ``(H, W, 3)`` one at a time from a video
-file (decoded with OpenCV) or from a folder of images (``.png``, ``.jpg``, ``.jpeg``, ``.bmp``, read in
+file (anything FFmpeg decodes, through PyAV: :mod:`mindediting.data.video_av`) or from a folder of images
+(``.png``, ``.jpg``, ``.jpeg``, ``.bmp``, read in
 sorted name order). Only one frame is held in memory at a time, so clips of any length can be read.
 
-The sinks take ``uint8`` frames, RGB ``(H, W, 3)`` or grey ``(H, W)``: :class:`Mp4Writer` encodes an MP4
-(``mp4v``) under a temporary name and moves it into place on :meth:`~Mp4Writer.close`; :func:`write_png`
+The sinks take ``uint8`` frames, RGB ``(H, W, 3)`` or grey ``(H, W)``: :class:`Mp4Writer` encodes an H.264
+MP4 under a temporary name and moves it into place on :meth:`~Mp4Writer.close`; :func:`write_png`
 writes one PNG (grey frames stay one-channel) and :class:`PngWriter` one per frame of a sequence;
 :func:`write_gif` writes a looping GIF. Every file appears under its final name only when complete; used
 as context managers, the streaming writers discard their partial output when the block raises.
@@ -22,6 +23,7 @@ import os
 import cv2
 import numpy as np
 
+from mindediting.data.video_av import DEFAULT_CRF, H264Writer, as_rate, check_frame, decode_rgb, probe
 from mindediting.utils.atomic import AtomicPath, AtomicWriterMixin, atomic_path  # noqa: F401 (re-exported)
 from mindediting.utils.atomic import write_bytes_atomic  # noqa: F401 (re-exported)
 
@@ -52,14 +54,15 @@ class FrameSource:
     """RGB ``uint8`` ``(H, W, 3)`` frames from a video file or an image folder.
 
     Args:
-        path: a video file readable by OpenCV, or a folder of images.
+        path: a video file FFmpeg reads (mp4, mkv, avi, mov, webm, ...), or a folder of images.
         start: index of the first frame to yield.
         max_frames: yield at most this many frames (0 or None = all).
         fps: frame rate to report (default: the rate the video declares, or 25 for an image folder).
         strict: for a video, raise when decoding stops before the frame count the file declares
             (set False for files whose declared count is only an estimate).
 
-    ``len(source)``, :attr:`fps`, :attr:`width` and :attr:`height` are known after construction; the
+    ``len(source)``, :attr:`fps` (and :attr:`rate`, the same as a ``Fraction``), :attr:`width`, :attr:`height`
+    and :attr:`audio` (the audio codec of a video file, or None) are known after construction; the
     first frame is decoded then, so an unreadable input fails early. Each iteration re-opens the input.
     """
 
@@ -81,9 +84,12 @@ class FrameSource:
                 raise ValueError(f"{self.path}: folder holds no {'/'.join(e[1:] for e in IMAGE_EXTS)} images")
             total = len(self._files)
             self.fps = float(fps) if fps else DEFAULT_FOLDER_FPS
+            self.rate, self.audio = as_rate(self.fps), None
         else:
             total, video_fps = self._probe_video()
             self.fps = float(fps) if fps else video_fps
+            if fps:
+                self.rate = as_rate(fps)
         self.total_frames = total
         available = max(total - self.start, 0)
         if available == 0:
@@ -97,20 +103,10 @@ class FrameSource:
         self.height, self.width = first.shape[:2]
 
     def _probe_video(self):
-        cap = cv2.VideoCapture(self.path)
-        try:
-            if not cap.isOpened():
-                raise ValueError(f"{self.path}: cannot open as a video (not a video file, or its codec is unsupported)")
-            count = int(round(cap.get(cv2.CAP_PROP_FRAME_COUNT)))
-            fps = cap.get(cv2.CAP_PROP_FPS)
-            ok, _ = cap.read()
-            if not ok:
-                raise ValueError(f"{self.path}: cannot decode any frame of this video")
-        finally:
-            cap.release()
-        if count <= 0:
-            raise ValueError(f"{self.path}: the video does not declare its frame count")
-        return count, (float(fps) if fps and fps > 0 else DEFAULT_FOLDER_FPS)
+        info = probe(self.path)
+        self.rate = info.rate
+        self.audio = info.audio
+        return info.frames, info.fps
 
     def __len__(self):
         return self._len
@@ -140,27 +136,13 @@ class FrameSource:
             yield frame
 
     def _iter_video(self):
-        cap = cv2.VideoCapture(self.path)
-        try:
-            if not cap.isOpened():
-                raise ValueError(f"{self.path}: cannot open as a video")
-            for index in range(self.start):  # grab() is exact where seeking by CAP_PROP_POS_FRAMES is not
-                if not cap.grab():
-                    raise ValueError(
-                        f"{self.path}: frame {index} cannot be decoded while seeking to start={self.start}"
-                    )
-            for index in range(self.start, self.start + self._len):
-                ok, bgr = cap.read()
-                if not ok or bgr is None:
-                    if self.strict:
-                        raise ValueError(
-                            f"{self.path}: frame {index} cannot be decoded (the file declares {self.total_frames} "
-                            "frames; pass strict=False to stop at the last readable frame)"
-                        )
-                    return
-                yield _to_rgb(bgr)
-        finally:
-            cap.release()
+        index = self.start
+        for frame in decode_rgb(self.path, self.start, self._len):
+            yield frame
+            index += 1
+        if index < self.start + self._len and self.strict:
+            raise ValueError(f"{self.path}: frame {index} cannot be decoded (the file declares {self.total_frames} "
+                             "frames; pass strict=False to stop at the last readable frame)")
 
 
 def _to_rgb(image):
@@ -224,17 +206,6 @@ def to_uint8(img, rounding="half_even", scale=255.0, dtype=np.float32):
     return value.astype(np.uint8)
 
 
-def _check_frame(frame, where, size=None):
-    """``where`` names the frame in messages: ``"<path>: frame 3"``."""
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or not (
-        frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)
-    ):
-        got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise ValueError(f"{where} must be a uint8 (H, W, 3) RGB or (H, W) grey array, got {got}")
-    if size is not None and (frame.shape[1], frame.shape[0]) != size:
-        raise ValueError(f"{where} is {frame.shape[1]}x{frame.shape[0]}, expected {size[0]}x{size[1]} like frame 0")
-
-
 def _to_bgr(frame, channel_order="RGB"):
     """The three-channel BGR image OpenCV's writers expect."""
     if frame.ndim == 2:
@@ -253,7 +224,7 @@ def write_png(path, image, channel_order="RGB"):
     OpenCV decoded, so they are stored without a colour swap.
     """
     path = str(path)
-    _check_frame(image, f"{path}: image")
+    check_frame(image, f"{path}: image")
     ok, data = cv2.imencode(".png", image if image.ndim == 2 else _to_bgr(image, channel_order))
     if not ok:
         raise ValueError(f"{path}: OpenCV cannot encode this image as PNG")
@@ -273,7 +244,7 @@ def write_gif(path, frames, fps):
     frames = list(frames)
     size = None
     for index, frame in enumerate(frames):
-        _check_frame(frame, f"{path}: frame {index}", size)
+        check_frame(frame, f"{path}: frame {index}", size)
         size = (frame.shape[1], frame.shape[0])
     if size is None:
         raise ValueError(f"{path}: no frame given, so no GIF was created")
@@ -283,59 +254,16 @@ def write_gif(path, frames, fps):
     return path
 
 
-class Mp4Writer(AtomicWriterMixin):
-    """Stream ``uint8`` frames (RGB, or grey stored as equal B, G, R) into an MP4 (``mp4v``); the file
-    appears at ``path`` only on :meth:`close`.
+class Mp4Writer(H264Writer):
+    """Stream ``uint8`` frames (RGB or grey) into an H.264 yuv420p MP4 (:class:`~mindediting.data.video_av.H264Writer`:
+    ``crf``, the source's ``audio``); the file appears at ``path`` only on :meth:`close`, and a ``with`` block that
+    raises leaves no file."""
 
-    The frame size is taken from the first frame. Use as a context manager: on an exception the
-    temporary file is deleted and ``path`` is left untouched.
-    """
-
-    def __init__(self, path, fps):
-        self.path = str(path)
+    def __init__(self, path, fps, crf=DEFAULT_CRF, audio=None):
         if not fps or fps <= 0:
-            raise ValueError(f"{self.path}: fps must be > 0, got {fps}")
+            raise ValueError(f"{path}: fps must be > 0, got {fps}")
+        super().__init__(path, fps, crf=crf, audio=audio)
         self.fps = float(fps)
-        # the .mp4 suffix tells OpenCV which container to write
-        self._target = AtomicPath(self.path, suffix=".mp4")
-        self._tmp = self._target.tmp
-        self._writer = None
-        self.size = None
-        self.count = 0
-        self.closed = False
-
-    def write(self, frame):
-        if self.closed:
-            raise ValueError(f"{self.path}: writer is already closed")
-        _check_frame(frame, f"{self.path}: frame {self.count}", self.size)
-        if self._writer is None:
-            self.size = (frame.shape[1], frame.shape[0])
-            self._writer = cv2.VideoWriter(self._tmp, cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
-            if not self._writer.isOpened():
-                self.abort()
-                raise ValueError(
-                    f"{self.path}: OpenCV cannot open an mp4v writer for {self.size[0]}x{self.size[1]} frames"
-                )
-        self._writer.write(_to_bgr(frame))
-        self.count += 1
-
-    def close(self):
-        """Finish the file and move it to ``path``. A writer that got no frame leaves no file."""
-        if self.closed:
-            return
-        self.closed = True
-        if self._writer is None:
-            self._target.discard()
-            raise ValueError(f"{self.path}: no frame was written, so no video was created")
-        self._writer.release()
-        self._target.commit()
-
-    def abort(self):
-        """Drop the partial video; ``path`` is not created or changed."""
-        self.closed = True
-        if self._writer is not None:
-            self._writer.release()
-        self._target.discard()
 
 
 class PngWriter:
@@ -353,7 +281,7 @@ class PngWriter:
         self.files = []
 
     def write(self, frame):
-        _check_frame(frame, f"{self.folder}: frame {self.count}", self.size)
+        check_frame(frame, f"{self.folder}: frame {self.count}", self.size)
         self.size = (frame.shape[1], frame.shape[0])
         path = write_png(os.path.join(self.folder, self.filename_tmpl.format(self.index)), frame)
         self.files.append(path)

@@ -152,13 +152,25 @@ def format_table(result, metrics=None):
     return "\n".join(lines)
 
 
-def write_results(result, metrics, output_dir):
+METRICS_FILES = ("metrics.csv", "metrics.json")  # what every evaluation (video, SCI, spike) writes
+
+
+def write_metrics(output_dir, result, columns, rows):
+    """Write the metrics files of an evaluation into ``output_dir``: ``metrics.csv`` (``columns``, then one
+    line per row dict: clip, scene or method, and the average last; floats with 6 decimals, None empty) and
+    ``metrics.json`` (``result`` as it is). Every evaluator goes through here so the names stay one."""
     os.makedirs(output_dir, exist_ok=True)
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["clip", "frames"] + list(metrics))
-    for row in result["clips"]:
-        writer.writerow([row["clip"], row["frames"]] + [f"{row[m]:.6f}" for m in metrics])
-    writer.writerow(["average", sum(r["frames"] for r in result["clips"])] + [f"{result['average'][m]:.6f}" for m in metrics])
-    write_bytes_atomic(os.path.join(output_dir, "metrics.csv"), text.getvalue().encode())
-    write_bytes_atomic(os.path.join(output_dir, "metrics.json"), json.dumps(result, indent=2).encode())
+    writer.writerow(columns)
+    for row in rows:
+        cells = [row.get(c) for c in columns]
+        writer.writerow(["" if v is None else f"{v:.6f}" if isinstance(v, float) else v for v in cells])
+    csv_name, json_name = METRICS_FILES
+    write_bytes_atomic(os.path.join(output_dir, csv_name), text.getvalue().encode())
+    write_bytes_atomic(os.path.join(output_dir, json_name), json.dumps(result, indent=2).encode())
+
+
+def write_results(result, metrics, output_dir):
+    average = dict(result["average"], clip="average", frames=sum(r["frames"] for r in result["clips"]))
+    write_metrics(output_dir, result, ["clip", "frames"] + list(metrics), result["clips"] + [average])

@@ -19,10 +19,10 @@ measurement at a time; without one the model-free solver ``eval.sci_solver`` (``
 Outputs under ``output_dir`` (default ``eval.output_dir``): ``<scene>/<index:04d>.png`` (reconstructed
 frames clipped to [0, 1] for display, ``index = measurement * cr + frame``, when ``eval.save_frames``
 is not false), ``<scene>.gif`` or ``<scene>.mp4`` (``eval.video``; ground truth | reconstruction side
-by side, or the reconstruction alone for real data), ``results.json`` and ``results.txt``. All files are
-written atomically. Execution mode/device are left to the caller.
+by side, or the reconstruction alone for real data), ``metrics.csv`` (one line per scene and the mean) and
+``metrics.json`` (the results dict), named as every evaluation names them. All files are written atomically.
+Execution mode/device are left to the caller.
 """
-import json
 import logging
 import os
 import time
@@ -32,9 +32,9 @@ import numpy as np
 from mindediting.data import sci as sci_data
 from mindediting.data.video_io import Mp4Writer, to_uint8, write_gif
 from mindediting.data.video_io import write_png as write_png_file
+from mindediting.engine.evaluator import write_metrics
 from mindediting.metrics_sci import sci_frame_scores
 from mindediting.models.sci_classic import SOLVERS, build_solver
-from mindediting.utils.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def write_png(path, frame):
 
 
 def write_video(path, frames, fps=4):
-    """Grey ``(T, H, W)`` frames in [0, 1] to a GIF or an MP4 (``mp4v``), atomically."""
+    """Grey ``(T, H, W)`` frames in [0, 1] to a GIF or an H.264 MP4, atomically."""
     frames = [display_uint8(f) for f in frames]
     if not path.endswith((".gif", ".mp4")):
         raise SCIEvalError(f"{path}: video must end in .gif or .mp4")
@@ -205,6 +205,7 @@ def run_sci_eval(cfg, output_dir=None, reconstructor=None):
         "mean_ssim": float(np.mean([r["ssim"] for r in scored])) if scored else None,
     }
     results["table"] = format_table(results)
-    write_text_atomic(os.path.join(output_dir, "results.json"), json.dumps(results, indent=2))
-    write_text_atomic(os.path.join(output_dir, "results.txt"), results["table"] + "\n")
+    mean = {"name": "mean", "status": f"{len(scored)} scored", "psnr": results["mean_psnr"],
+            "ssim": results["mean_ssim"]}
+    write_metrics(output_dir, results, ["name", "status", "num_meas", "psnr", "ssim", "time_per_meas"], rows + [mean])
     return results

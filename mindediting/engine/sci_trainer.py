@@ -104,13 +104,14 @@ class SCITrainer(TrainLoop):
         self.net = build_model(self.model_name, **model_args)
         if opts["init_from"]:
             self._init_weights(opts["init_from"], bool(opts["init_strict"]), model_args)
+        self.mixed_precision(self.net)
         self.net.set_train(True)
 
         mask = build_train_mask(opts["mask_path"], opts["mask_shape"], seed=self.seed)
         self.dataset = SCITrainSet(opts["root"], mask, crop_size=opts["crop_size"], patch_size=opts["patch_size"],
                                    augment=opts["augment"], frames=opts["num_frames"], seed=self.seed)
         self.loader = TrainLoader(self.dataset, opts["batch_size"], num_shards=self.world_size, shard_id=self.rank,
-                                  num_workers=opts["num_workers"])
+                                  num_workers=opts["num_workers"], prefetch=opts["prefetch"])
         per_epoch = self.loader.batches_per_epoch
         opts["total_iters"] = int(opts["total_iters"] or int(opts["epochs"]) * per_epoch)
         opts["save_interval"] = int(opts["save_interval"] or per_epoch)
@@ -123,7 +124,7 @@ class SCITrainer(TrainLoop):
         self.optimizers = {"main": AdamW(self.params, lr=self.lr, betas=tuple(float(b) for b in opts["betas"]),
                                          weight_decay=float(opts["weight_decay"]))}
         # graph mode compiles the whole step (forward, backward, update): faster, and flat host memory
-        self._step = build_step(self._loss, [self.optimizers["main"]], self.world_size, self.jit)
+        self._step = build_step(self._loss, [self.optimizers["main"]], self.world_size, self.jit, self.scaler)
         self.quantizers_pending = opts["quantizer_init"] == "first_batch" and bool(quantizer_cells(self.net))
 
     def _init_weights(self, path, strict, model_args):
@@ -151,7 +152,7 @@ class SCITrainer(TrainLoop):
         out = self.net(meas, mask, mask_s)
         if isinstance(out, (list, tuple)):
             out = out[-1]
-        return ((out - gt) ** 2).mean().sqrt()
+        return ((out.astype(gt.dtype) - gt) ** 2).mean().sqrt()
 
     def init_quantizers(self, inputs):
         """First-batch quantiser initialisation (Q-SCI), skipped when every quantiser is already set (resume)."""

@@ -95,7 +95,7 @@ class SpikeTrainer(TrainLoop):
         self.dataset = SpikeTrainSet(opts["root"], opts["window"], opts["window_stride"], self.sim_size,
                                      self.sim_seed, augment=augment, patch_size=opts["patch_size"], seed=self.seed)
         self.loader = TrainLoader(self.dataset, opts["batch_size"], num_shards=self.world_size, shard_id=self.rank,
-                                  num_workers=opts["num_workers"])
+                                  num_workers=opts["num_workers"], prefetch=opts["prefetch"])
         per_epoch = self.loader.batches_per_epoch
         if not opts["total_iters"]:
             opts["total_iters"] = int(opts["epochs"]) * per_epoch
@@ -103,6 +103,7 @@ class SpikeTrainer(TrainLoop):
                     len(self.dataset), per_epoch, int(opts["batch_size"]), int(opts["total_iters"]))
 
         self.net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
+        self.mixed_precision(self.net)
         self.net.set_train(True)
         self.lambda_l2 = float(opts["loss_weights"]["l2"])
         self.lambda_vgg = float(opts["loss_weights"]["vgg"])
@@ -112,7 +113,7 @@ class SpikeTrainer(TrainLoop):
         betas = tuple(float(b) for b in opts["betas"])
         self.params = self.net.trainable_params()
         self.optimizers = {"main": AdamW(self.params, lr=self.lr, betas=betas, eps=1e-8, weight_decay=0.0)}
-        self._step = build_step(self.loss_fn, [self.optimizers["main"]], self.world_size, self.jit)
+        self._step = build_step(self.loss_fn, [self.optimizers["main"]], self.world_size, self.jit, self.scaler)
         self._eval_set = None
 
     def _build_vgg(self, opts):

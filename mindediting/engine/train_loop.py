@@ -11,9 +11,19 @@ One vocabulary for every trainer (the loop's keys, :data:`LOOP_SCHEMA`): ``total
 names; ``lr``, ``betas``, ``weight_decay`` are the optimizer's. Older names are refused with the new one
 (:data:`RENAMED`).
 
-``system.mode``: ``pynative`` runs the step op by op; ``graph`` compiles the whole step (forward, backward,
-gradient averaging, update) with ``mindspore.jit`` (:func:`build_step`); ``hybrid`` (compiled stages in a
-PyNative loop) is an inference mode and is refused.
+``system.mode``: ``graph`` (the shipped training configs) compiles the whole step (forward, backward, gradient
+averaging, loss scaling, update) with ``mindspore.jit`` (:func:`build_step`); ``pynative`` runs it op by op
+(easier to debug, but MindSpore 2.10's PyNative gradients leak host memory every step); ``hybrid``
+(compiled stages in a PyNative loop) is an inference mode and is refused. Validation runs in the same mode.
+
+Mixed precision: ``amp_level`` O1-O3 casts the network (``mindspore.amp.auto_mixed_precision``); with O2/O3 the
+loss is scaled by ``mindspore.amp.DynamicLossScaler`` (``loss_scale_type: dynamic``, the default there): an
+update whose gradients are not finite is skipped and the scale divided by ``scale_factor``; after
+``scale_window`` finite steps it is multiplied by it. The scale and its counter are saved with the checkpoint.
+
+What a run shows: the JSON-lines log, a log line every ``log_interval`` iterations (loss, lr, samples/s over
+all devices, ETA), TensorBoard event files in ``<run_dir>/tensorboard`` (loss, lr, samples/s, loss scale,
+validation metrics; rank 0) and ``<run_dir>/curves.png`` (loss and validation PSNR), rewritten at each validation.
 """
 import copy
 import hashlib
@@ -25,8 +35,10 @@ import time
 import numpy as np
 import yaml
 
-from mindediting.engine.train_state import latest_checkpoint, load_train_state, save_train_state
-from mindediting.utils.atomic import write_text_atomic
+from mindediting.engine.train_state import (ResumeError, UnreadableCheckpoint, checkpoint_dir, list_checkpoints,
+                                             load_train_state, save_train_state)
+from mindediting.engine.train_state import STATE_KEY, scaler_state, set_scaler_state
+from mindediting.utils.atomic import write_bytes_atomic, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +62,8 @@ LOOP_SCHEMA = {
     "total_iters": (int, None),
     "batch_size": (int, 1),  # per device
     "num_devices": (int, None),  # devices of the recipe's global batch; a warning when the run has another count
-    "num_workers": (int, 0),  # sample-loading processes
+    "num_workers": (int, 0),  # sample-loading processes (0 = in the training process, no overlap)
+    "prefetch": (int, 2),  # batches the workers build ahead of the step
     "optimizer": (str, "adam"),
     "loss": (str, None),
     "lr": (float, 1e-4),
@@ -60,12 +73,28 @@ LOOP_SCHEMA = {
     "val_interval": (int, 0),  # 0 = no validation
     "save_interval": (int, 1000),
     "keep_last": (int, 3),  # checkpoints kept (0 = all)
+    "amp_level": (str, "O0"),  # O0 | O1 | O2 | O3 (float16 compute: GPU/Ascend)
+    "loss_scale_type": (str, None),  # none | static | dynamic; null: dynamic under O2/O3, else none
+    "loss_scale": (float, 65536.0),  # initial (dynamic) or fixed (static) scale
+    "scale_factor": (int, 2), "scale_window": (int, 2000),  # dynamic: shrink on overflow, grow after window finite steps
 }
+AMP_LEVELS = ("O0", "O1", "O2", "O3")
+LOSS_SCALE_TYPES = ("none", "static", "dynamic")
 
 
 def step_seed(seed, step, rank=0):
     """A MindSpore global seed for one training iteration (non-negative int32)."""
     return int(np.random.SeedSequence([int(seed), int(step), int(rank)]).generate_state(1)[0] % (2 ** 31 - 1))
+
+
+def rss_mb():
+    """Resident set size of this process in MiB (Linux ``/proc``; 0 elsewhere): the memory figure of the tests and
+    the benchmark."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+    except (OSError, ValueError):
+        return 0.0
 
 
 def param_digest(net):
@@ -76,30 +105,121 @@ def param_digest(net):
     return sha.hexdigest()
 
 
-def build_step(loss_fn, optimizers, world_size=1, jit=False):
+def build_loss_scaler(opts):
+    """``mindspore.amp`` loss scaler of the ``loss_scale*`` options, or None (no scaling)."""
+    from mindspore import amp
+
+    kind = opts.get("loss_scale_type") or ("dynamic" if opts.get("amp_level") in ("O2", "O3") else "none")
+    if kind == "none":
+        return None
+    if kind == "static":
+        return amp.StaticLossScaler(float(opts["loss_scale"]))
+    return amp.DynamicLossScaler(float(opts["loss_scale"]), int(opts["scale_factor"]), int(opts["scale_window"]))
+
+
+def build_step(loss_fn, optimizers, world_size=1, jit=False, scaler=None):
     """One training step ``step(*inputs) -> loss``: gradients of ``loss_fn`` with respect to the parameters of
     ``optimizers`` (in order), averaged over devices when ``world_size > 1``, then each optimizer updates its own
     parameters. ``jit`` compiles the whole step with ``mindspore.jit`` (``system.mode: graph``).
+
+    ``scaler`` (a ``mindspore.amp`` loss scaler): the gradients are those of ``scale(loss)``, unscaled after the
+    device average; when any is not finite no optimizer steps (their step counts stay) and the scaler adjusts.
+    The returned loss is the unscaled one.
     """
     import mindspore as ms
-    from mindspore import nn
+    from mindspore import amp, nn, ops
 
     params, bounds = [], []
     for opt in optimizers:
         bounds.append((len(params), len(params) + len(opt.parameters)))
         params.extend(opt.parameters)
-    grad_fn = ms.value_and_grad(loss_fn, None, params)
     reducer = nn.DistributedGradReducer(params, mean=True, degree=world_size) if world_size > 1 else None
 
-    def step(*inputs):
-        loss, grads = grad_fn(*inputs)
-        if reducer is not None:
-            grads = reducer(grads)
+    def update(grads):
         for opt, (start, end) in zip(optimizers, bounds):
             opt(tuple(grads[start:end]))
-        return loss
+
+    if scaler is None:
+        grad_fn = ms.value_and_grad(loss_fn, None, params)
+
+        def step(*inputs):
+            loss, grads = grad_fn(*inputs)
+            if reducer is not None:
+                grads = reducer(grads)
+            update(grads)
+            return loss
+    else:
+        def scaled_loss(*inputs):
+            return scaler.scale(loss_fn(*inputs))
+
+        grad_fn = ms.value_and_grad(scaled_loss, None, params)
+
+        def step(*inputs):
+            loss, grads = grad_fn(*inputs)
+            if reducer is not None:
+                grads = reducer(grads)
+            # after the reduction: every rank sees the same verdict and skips (or applies) the same update
+            finite = amp.all_finite(grads)
+            if finite:
+                update(scaler.unscale(grads))
+            loss = ops.depend(scaler.unscale(loss), scaler.adjust(finite))
+            return loss
 
     return ms.jit(step) if jit else step
+
+
+def format_duration(seconds):
+    """``1d 02:03:04`` / ``02:03:04``: ETAs of long runs exceed a day."""
+    seconds = int(round(max(0.0, seconds)))
+    days, rest = divmod(seconds, 86400)
+    text = time.strftime("%H:%M:%S", time.gmtime(rest))
+    return f"{days}d {text}" if days else text
+
+
+def write_curves(log_path, png_path, title=""):
+    """Training loss (per iteration, and its running mean) and validation PSNR from a JSON-lines log, as a PNG
+    written atomically (a viewer never sees half a file). Skipped, with no error, when the log has no loss yet."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    train, val = [], []
+    with open(log_path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a torn last line of a killed run
+            if "loss" in entry:
+                train.append((entry["iter"], entry["loss"]))
+            elif "val" in entry and "psnr" in entry["val"]:
+                val.append((entry["iter"], entry["val"]["psnr"]))
+    if not train:
+        return None
+    # the pyplot-free API: no global figure state, no GUI backend in a training process
+    fig = Figure(figsize=(10, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax_loss, ax_psnr = fig.subplots(1, 2)
+    iters, loss = np.array(train, dtype=np.float64).T
+    ax_loss.plot(iters, loss, lw=0.5, alpha=0.4, label="loss")
+    window = max(1, len(loss) // 50)
+    if window > 1:
+        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
+        ax_loss.plot(iters[window - 1:], smooth, lw=1.5, label=f"mean of {window}")
+    if np.all(loss > 0):
+        ax_loss.set_yscale("log")
+    ax_loss.set(xlabel="iteration", ylabel="training loss")
+    ax_loss.legend()
+    if val:
+        v_iters, psnr = np.array(val, dtype=np.float64).T
+        ax_psnr.plot(v_iters, psnr, "o-")
+    ax_psnr.set(xlabel="iteration", ylabel="validation PSNR (dB)")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return write_bytes_atomic(png_path, buffer.getvalue())
 
 
 class TrainLoop:
@@ -137,7 +257,9 @@ class TrainLoop:
         self.progress = progress
         self.seed = int((cfg.get("system") or {}).get("seed") or 0)
         self.step = 0
+        self.scaler = None  # set by mixed_precision()
         self.log_path = os.path.join(self.run_dir, f"log_rank{self.rank}.jsonl")
+        self.curves_path = os.path.join(self.run_dir, "curves.png")
         devices = self.opts.get("num_devices")
         if devices and int(devices) != self.world_size:
             logger.warning("train.num_devices is %d but this run has %d device(s): global batch %d instead of %d",
@@ -172,10 +294,31 @@ class TrainLoop:
             raise ValueError(f"train.optimizer '{opts['optimizer']}': {cls.__name__} implements adam only")
         if cls.LOSSES and str(opts["loss"]).lower() not in cls.LOSSES:
             raise ValueError(f"train.loss '{opts['loss']}': {cls.__name__} implements {', '.join(cls.LOSSES)}")
-        for key in ("batch_size", "log_interval", "save_interval", "total_iters"):
+        for key in ("batch_size", "log_interval", "save_interval", "total_iters", "prefetch", "scale_factor",
+                    "scale_window"):
             if opts[key] is not None and int(opts[key]) < 1:
                 raise ValueError(f"train.{key} must be >= 1, got {opts[key]}")
+        if opts["amp_level"] not in AMP_LEVELS:
+            raise ValueError(f"train.amp_level '{opts['amp_level']}' must be O0, O1, O2 or O3")
+        if opts["loss_scale_type"] is not None and opts["loss_scale_type"] not in LOSS_SCALE_TYPES:
+            raise ValueError(f"train.loss_scale_type '{opts['loss_scale_type']}' must be none, static or dynamic")
+        if float(opts["loss_scale"]) < 1:
+            raise ValueError(f"train.loss_scale must be >= 1, got {opts['loss_scale']}")
         return opts
+
+    def mixed_precision(self, net):
+        """Cast ``net`` for ``train.amp_level`` and make ``self.scaler`` (None without loss scaling); call before
+        :func:`build_step`, which takes the scaler."""
+        import mindspore as ms
+
+        level = self.opts["amp_level"]
+        if level != "O0":
+            if (self.cfg.get("system") or {}).get("device_target", "CPU") == "CPU":
+                logger.warning("amp_level %s on CPU: float16 kernels are slow or missing there; use it on GPU/Ascend",
+                               level)
+            ms.amp.auto_mixed_precision(net, level)
+        self.scaler = build_loss_scaler(self.opts)
+        return net
 
     # ---------------------------------------------------------------------------------------- task hooks
     def train_step(self, *batch):
@@ -189,14 +332,31 @@ class TrainLoop:
 
     # ------------------------------------------------------------------------------------------ the loop
     def resume(self, resume):
-        """``resume``: a checkpoint path, ``'auto'`` (latest in the run directory, or a fresh start) or None."""
-        path = latest_checkpoint(self.run_dir) if resume == "auto" else resume
-        if not path:
+        """``resume``: a checkpoint path, ``'auto'`` or None. ``'auto'`` takes the newest readable checkpoint of the
+        run directory: a damaged one is skipped with a warning naming it (a checkpoint that reads but does not fit
+        the network still stops the run); no checkpoint at all is a fresh start."""
+        if resume == "auto":
+            candidates = [path for _, path in reversed(list_checkpoints(self.run_dir))]
+        else:
+            candidates = [resume] if resume else []
+        state = None
+        for path in candidates:
+            try:
+                state = load_train_state(path, self.net, self.optimizers)
+                break
+            except UnreadableCheckpoint as err:
+                if resume != "auto":
+                    raise
+                logger.warning("skipping unreadable checkpoint: %s", err)
+        if state is None:
+            if candidates:
+                # starting over would overwrite the run's checkpoints: the user decides
+                raise ResumeError(f"{self.run_dir}: none of the {len(candidates)} checkpoints can be read; remove "
+                                  f"{checkpoint_dir(self.run_dir)} to start from scratch")
             if resume == "auto":
                 logger.info("no checkpoint in %s: starting from scratch", self.run_dir)
             self._rewrite_log(0)
             return None
-        state = load_train_state(path, self.net, self.optimizers)
         self.step = int(state["step"])
         self.loader.load_state(state["loader"])
         self._rewrite_log(self.step)
@@ -204,37 +364,88 @@ class TrainLoop:
         return path
 
     def _rewrite_log(self, step):
-        """Keep log entries of iterations <= ``step`` (drop what an interrupted run logged after its checkpoint)."""
+        """Keep log entries of iterations <= ``step``: drop what an interrupted run logged after its checkpoint,
+        and the final line, which :meth:`train` writes again when the run is complete (so it stays single).
+        A torn last line (disk full or power loss mid-write) is dropped with a warning naming the file; a
+        damaged line before it is an error, since entries would be lost silently."""
         kept = []
         if step and os.path.isfile(self.log_path):
-            with open(self.log_path, encoding="utf-8") as handle:
-                kept = [line for line in handle if line.strip() and json.loads(line).get("iter", 0) <= step]
+            with open(self.log_path, encoding="utf-8", errors="replace") as handle:
+                lines = [(n, line) for n, line in enumerate(handle.read().splitlines(), 1) if line.strip()]
+            for index, (number, line) in enumerate(lines):
+                try:
+                    entry = json.loads(line)
+                    if not isinstance(entry, dict):
+                        raise ValueError("not a JSON object")
+                except ValueError as err:
+                    if index == len(lines) - 1:
+                        logger.warning("%s: dropping the torn last line %d (%s)", self.log_path, number, err)
+                        continue
+                    raise ResumeError(f"{self.log_path}: line {number} is not a log entry ({err}); fix or "
+                                      "delete that line to resume") from None
+                if entry.get("iter", 0) <= step and "final_param_sha1" not in entry:
+                    kept.append(line + "\n")
         write_text_atomic(self.log_path, "".join(kept))
 
     def save(self):
         if self.rank != 0:
             return None
         extra = {"loader": self.loader.state(), "seed": self.seed, "model": self.cfg["model"]}
+        if self.scaler is not None:
+            extra["loss_scaler"] = scaler_state(self.scaler)
         return save_train_state(self.run_dir, self.step, self.net, self.optimizers, extra,
                                 keep_last=int(self.opts["keep_last"]))
 
-    def _validate_and_log(self, log):
+    def _restore_scaler(self, path):
+        """The loss scaler's scale and counter from the checkpoint :meth:`resume` loaded (its JSON entry only)."""
+        import mindspore as ms
+
+        if not path or self.scaler is None:
+            return
+        blob = ms.load_checkpoint(str(path), choice_func=lambda name: name == STATE_KEY)[STATE_KEY]
+        state = json.loads(blob.asnumpy().astype(np.uint8).tobytes().decode("utf-8"))
+        if "loss_scaler" in state:
+            set_scaler_state(self.scaler, state["loss_scaler"])
+        else:
+            logger.warning("%s has no loss-scaler state (saved without loss scaling): the scale starts at %g",
+                           path, float(self.opts["loss_scale"]))
+
+    def _validate_and_log(self, log, board):
         avg = self.validate()
         logger.info("iter %d validation %s", self.step, " ".join(f"{k.upper()} {v:.4f}" for k, v in avg.items()))
         log.write(json.dumps({"iter": self.step, "val": avg}) + "\n")
         log.flush()
+        if board is not None:
+            for key, value in avg.items():
+                board.add_scalar(f"val/{key}", value, self.step)
+            board.flush()
+        write_curves(self.log_path, self.curves_path, title=f"{self.cfg['model']['name']} ({self.run_dir})")
+
+    def _board(self):
+        """TensorBoard writer of rank 0 (``<run_dir>/tensorboard``); a resumed run adds a new event file, and
+        TensorBoard shows the latest value of each step."""
+        if self.rank != 0:
+            return None
+        from tensorboardX import SummaryWriter
+
+        return SummaryWriter(os.path.join(self.run_dir, "tensorboard"), flush_secs=30)
 
     def train(self, resume=None, stop_at=None, on_step=None):
         """Run until ``train.total_iters`` (or ``stop_at``); returns the list of per-iteration losses of this call."""
         import mindspore as ms
         from tqdm import tqdm
 
-        self.resume(resume)
+        self._restore_scaler(self.resume(resume))
         opts, total = self.opts, int(self.opts["total_iters"])
         end = min(total, int(stop_at)) if stop_at else total
-        losses, started = [], time.time()
+        losses = []
+        # samples/s and ETA over the iterations since the last log line: the first one (graph compilation,
+        # worker start-up) does not skew the rest of the run
+        window_start, window_iters = time.time(), 0
+        samples_per_iter = int(opts["batch_size"]) * self.world_size
         bar = tqdm(total=total, initial=self.step, desc="train", unit="it",
                    disable=not self.progress or self.rank != 0)
+        board = self._board()
         with open(self.log_path, "a", encoding="utf-8") as log:
             while self.step < end:
                 tic = time.time()
@@ -245,19 +456,32 @@ class TrainLoop:
                 loss, lr = self.train_step(*fields)
                 took = time.time() - tic
                 losses.append(loss)
-                log.write(json.dumps({"iter": self.step, "loss": loss, "lr": lr, "time": round(took, 4),
-                                      "indices": indices}) + "\n")
+                window_iters += 1
+                record = {"iter": self.step, "loss": loss, "lr": lr, "time": round(took, 4), "indices": indices}
+                if self.scaler is not None:
+                    record["loss_scale"] = float(self.scaler.scale_value.asnumpy())
+                log.write(json.dumps(record) + "\n")
                 log.flush()
+                if board is not None:
+                    board.add_scalar("train/loss", loss, self.step)
+                    board.add_scalar("train/lr", lr, self.step)
+                    if "loss_scale" in record:
+                        board.add_scalar("train/loss_scale", record["loss_scale"], self.step)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss:.5f}", lr=f"{lr:.2e}")
                 if self.step % int(opts["log_interval"]) == 0 or self.step == end:
-                    per_iter = (time.time() - started) / len(losses)
-                    eta = per_iter * (total - self.step)
-                    logger.info("rank %d iter %d/%d loss %.6f lr %.3e iter_time %.3fs eta %s", self.rank, self.step,
-                                total, loss, lr, took, time.strftime("%H:%M:%S", time.gmtime(eta)))
+                    per_iter = (time.time() - window_start) / window_iters
+                    rate = samples_per_iter / per_iter
+                    logger.info("rank %d iter %d/%d loss %.6f lr %.3e %.2f samples/s iter_time %.3fs eta %s",
+                                self.rank, self.step, total, loss, lr, rate, per_iter,
+                                format_duration(per_iter * (end - self.step)))
+                    if board is not None:
+                        board.add_scalar("train/samples_per_s", rate, self.step)
+                    window_start, window_iters = time.time(), 0
                 if opts["val_interval"] and self.step % int(opts["val_interval"]) == 0 and self.rank == 0 \
                         and self.can_validate():
-                    self._validate_and_log(log)
+                    self._validate_and_log(log, board)
+                    window_start, window_iters = time.time(), 0  # validation time is not training throughput
                 if self.step % int(opts["save_interval"]) == 0 or self.step == end:
                     path = self.save()
                     if path:
@@ -267,5 +491,7 @@ class TrainLoop:
             if self.step >= total:
                 log.write(json.dumps({"iter": self.step, "final_param_sha1": param_digest(self.net)}) + "\n")
         bar.close()
+        if board is not None:
+            board.close()
         self.loader.close()
         return losses

@@ -9,8 +9,10 @@ Layout (a normal MindSpore checkpoint, so ``eval.py --ckpt`` reads it directly):
   states, seed, config digest).
 
 :func:`~mindediting.convert.weights.load_weights` skips the ``optimizer.*`` entries. Files
-are ``<run_dir>/checkpoints/iter_<step:08d>.ckpt``, written under a temporary name and renamed, so a
-kill during saving never leaves a truncated checkpoint under the final name; the last ``keep_last`` are kept.
+are ``<run_dir>/checkpoints/iter_<step:08d>.ckpt``, written under a temporary name, fsynced and renamed, so a
+kill or a power loss during saving never leaves a truncated checkpoint under the final name, and a failed save
+(full disk) leaves no temporary file, neither ours nor MindSpore's ``*.tmp`` (see
+:class:`~mindediting.utils.atomic.AtomicPath`); the last ``keep_last`` are kept.
 """
 import json
 import os
@@ -28,6 +30,11 @@ _NAME = re.compile(r"^iter_(\d{8})\.ckpt$")
 
 class ResumeError(ValueError):
     """A checkpoint cannot be resumed from; the message names the file and key."""
+
+
+class UnreadableCheckpoint(ResumeError):
+    """The file itself is damaged (not a checkpoint, truncated, unparsable state): an older checkpoint of the
+    same run can stand in for it, unlike a checkpoint that reads well but does not fit the network."""
 
 
 def checkpoint_dir(run_dir):
@@ -62,6 +69,25 @@ def set_rng_state(state):
     random.setstate((version, tuple(internal), gauss))
 
 
+def scaler_state(scaler):
+    """The JSON fields of a ``mindspore.amp`` loss scaler (``loss_scaler`` in the state): the current scale and,
+    for a dynamic one, the count of finite steps since the last change. float32 -> float is exact."""
+    state = {"scale": float(scaler.scale_value.asnumpy())}
+    if hasattr(scaler, "counter"):
+        state["counter"] = int(scaler.counter.asnumpy())
+    return state
+
+
+def set_scaler_state(scaler, state):
+    """Put :func:`scaler_state`'s fields back (``ops.assign``: a compiled step holds the scaler's parameters)."""
+    import mindspore as ms
+    from mindspore import ops
+
+    ops.assign(scaler.scale_value, ms.Tensor(state["scale"], ms.float32))
+    if "counter" in state and hasattr(scaler, "counter"):
+        ops.assign(scaler.counter, ms.Tensor(state["counter"], ms.int32))
+
+
 def save_train_state(run_dir, step, net, optimizers, extra, keep_last=0):
     """Write ``iter_<step>.ckpt`` atomically; delete older ones beyond ``keep_last`` (0 = keep all)."""
     import mindspore as ms
@@ -92,9 +118,14 @@ def load_train_state(path, net, optimizers):
     from mindspore import ops
 
     path = str(path)
-    loaded = read_ckpt(path, ResumeError, what="checkpoint to resume from", kind="checkpoint")
+    loaded = read_ckpt(path, UnreadableCheckpoint, what="checkpoint to resume from", kind="checkpoint")
     if STATE_KEY not in loaded:
         raise ResumeError(f"{path}: key '{STATE_KEY}' missing; this is a weights-only checkpoint, not a training state")
+    # parsed before any parameter is touched, so a damaged state leaves the network as it was for an older checkpoint
+    try:
+        state = json.loads(loaded[STATE_KEY].asnumpy().astype(np.uint8).tobytes().decode("utf-8"))
+    except ValueError as err:
+        raise UnreadableCheckpoint(f"{path}: key '{STATE_KEY}' is not valid JSON ({err})") from None
 
     def take(name, target):
         if name not in loaded:
@@ -112,6 +143,5 @@ def load_train_state(path, net, optimizers):
             take(f"optimizer.{group}.exp_avg.{param.name}", m)
             take(f"optimizer.{group}.exp_avg_sq.{param.name}", v)
         take(f"optimizer.{group}.state_step", opt.state_step)
-    state = json.loads(loaded[STATE_KEY].asnumpy().astype(np.uint8).tobytes().decode("utf-8"))
     set_rng_state(state["rng"])
     return state

@@ -105,7 +105,7 @@ class VideoTrainer(TrainLoop):
         "eta_min": (float, 1e-7),
         "fix_iter": (int, 5000), "spynet_lr_mult": (float, 0.125),  # fix_keys frozen for fix_iter, then lr x mult
         "fix_keys": (list, ["spynet"]),
-        "amp_level": (str, "O0"), "recompute": (bool, False),  # O0|O1|O2|O3 (GPU/Ascend); recompute resblocks
+        "recompute": (bool, False),  # recompute the activations of the top-level cells in backward (less memory)
         "sigma_min": (float, 0.0), "sigma_max": (float, 50.0), "frame_ext": (str, ".jpg"),  # davis_denoise
         "color_jitter": ((bool, int, float), False),  # vimeo_vfi
     })
@@ -126,8 +126,6 @@ class VideoTrainer(TrainLoop):
         if float(opts["weight_decay"]) != 0.0:
             raise ValueError(f"train.weight_decay {opts['weight_decay']}: the video recipes use Adam without "
                              "decay (0.0)")
-        if opts["amp_level"] not in ("O0", "O1", "O2", "O3"):
-            raise ValueError(f"train.amp_level '{opts['amp_level']}' must be O0, O1, O2 or O3")
         return opts
 
     def __init__(self, cfg, run_dir=None, rank=0, world_size=1, progress=True):
@@ -140,7 +138,6 @@ class VideoTrainer(TrainLoop):
 
         super().__init__(cfg, run_dir, rank, world_size, progress)
         opts = self.opts
-        system = cfg.get("system") or {}
         ms.set_seed(self.seed)
         scale = int((cfg.get("data") or {}).get("scale") or 4)
         self.net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
@@ -151,10 +148,7 @@ class VideoTrainer(TrainLoop):
             for name, cell in self.net.name_cells().items():
                 if not any(str(k) in name for k in opts["fix_keys"]):
                     cell.recompute()
-        if opts["amp_level"] != "O0":
-            if system.get("device_target", "CPU") == "CPU":
-                logger.warning("amp_level %s on CPU: O1 fails there and O2/O3 are slower than fp32", opts["amp_level"])
-            ms.amp.auto_mixed_precision(self.net, opts["amp_level"])
+        self.mixed_precision(self.net)
         self.net.set_train(True)
         self.loss = CharbonnierLoss(eps=opts["loss_eps"])
         params = self.net.trainable_params()
@@ -179,11 +173,11 @@ class VideoTrainer(TrainLoop):
             return self.loss(out.astype(ms.float32), gt)
 
         groups = list(self.optimizers.values())
-        self.step_main = build_step(loss_fn, groups[:1], self.world_size, self.jit)
-        self.step_all = build_step(loss_fn, groups, self.world_size, self.jit)
+        self.step_main = build_step(loss_fn, groups[:1], self.world_size, self.jit, self.scaler)
+        self.step_all = build_step(loss_fn, groups, self.world_size, self.jit, self.scaler)
         self.dataset = build_train_set(opts, scale, self.seed)
         self.loader = TrainLoader(self.dataset, opts["batch_size"], num_shards=self.world_size, shard_id=self.rank,
-                                  num_workers=opts["num_workers"])
+                                  num_workers=opts["num_workers"], prefetch=opts["prefetch"])
 
     def lr_at(self, step, base_lr=None):
         o = self.opts

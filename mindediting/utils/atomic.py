@@ -5,6 +5,12 @@ system) and is named ``.<name>.<random>.partial<suffix>``; ``suffix`` defaults t
 extension, because some writers pick the format from it (OpenCV's ``VideoWriter``, ``cv2.imwrite``,
 ``mindspore.save_checkpoint`` which appends ``.ckpt`` otherwise). A reader therefore sees either the
 old file or the complete new one, never a half-written file, and a failed write leaves no debris.
+The temporary file is fsynced before the rename and the folder after it, so after a power loss the
+destination holds the old or the new bytes, not an empty file (ext4/xfs may commit a rename before the data).
+
+Temporary files not yet committed or discarded are tracked: :func:`discard_pending` removes them all, which
+:func:`mindediting.utils.cli.run_cli` does when a script is interrupted (Ctrl-C) or fails, so no hidden
+``.partial`` file survives a script's end.
 
 Two ways to use it:
 
@@ -16,8 +22,11 @@ Two ways to use it:
 import os
 import tempfile
 
-__all__ = ["AtomicPath", "AtomicWriterMixin", "atomic_path", "check_writable_dir", "write_bytes_atomic",
-           "write_text_atomic"]
+__all__ = ["AtomicPath", "AtomicWriterMixin", "atomic_path", "check_writable_dir", "discard_pending", "fsync_dir",
+           "fsync_file", "write_bytes_atomic", "write_text_atomic"]
+
+# AtomicPath objects whose temporary file still exists (neither committed nor discarded)
+_PENDING = {}
 
 
 class AtomicWriterMixin:
@@ -49,28 +58,42 @@ class AtomicPath(AtomicWriterMixin):
             suffix = os.path.splitext(name)[1]
         handle, self.tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=f".partial{suffix}", dir=folder)
         os.close(handle)
+        _PENDING[id(self)] = self
         os.chmod(self.tmp, 0o644)
         self.finished = False
         self.committed = False
 
+    def _debris(self):
+        """The temporary file and what writers derive from its name: ``mindspore.save_checkpoint(tmp)`` writes
+        ``<tmp without extension>.tmp`` and renames it to ``tmp`` only when it succeeds. The random part of
+        the name makes these files ours alone."""
+        return [self.tmp, os.path.splitext(self.tmp)[0] + ".tmp"]
+
     def commit(self):
-        """Move the temporary file to ``dst`` (replacing it); return ``dst``. On failure it is removed."""
+        """fsync the temporary file, move it to ``dst`` (replacing it), fsync the folder; return ``dst``.
+        On failure the temporary files are removed."""
         if self.finished:
             raise RuntimeError(f"{self.dst}: atomic write already finished")
         self.finished = True
+        _PENDING.pop(id(self), None)
         try:
+            fsync_file(self.tmp)
             os.replace(self.tmp, self.dst)
         except BaseException:
-            _remove(self.tmp)
+            for path in self._debris():
+                _remove(path)
             raise
         self.committed = True
+        fsync_dir(os.path.dirname(os.path.abspath(self.dst)))
         return self.dst
 
     def discard(self):
-        """Delete the temporary file, leaving ``dst`` as it was; a no-op after :meth:`commit` or a first discard."""
+        """Delete the temporary files, leaving ``dst`` as it was; a no-op after :meth:`commit` or a first discard."""
         self.finished = True
+        _PENDING.pop(id(self), None)
         if not self.committed:
-            _remove(self.tmp)
+            for path in self._debris():
+                _remove(path)
 
     close = commit  # ``with``: commit when the block ends normally, discard when it raises
     abort = discard
@@ -97,6 +120,39 @@ def write_text_atomic(path, text, encoding="utf-8"):
     return write_bytes_atomic(path, text.encode(encoding))
 
 
+def discard_pending():
+    """Remove the temporary files of every atomic write still in progress in this process (after Ctrl-C or an
+    error that ended a script before the writers could clean up); return how many writes were dropped."""
+    pending = list(_PENDING.values())
+    for target in pending:
+        target.discard()
+    return len(pending)
+
+
+def fsync_file(path):
+    """Flush ``path``'s data to the disk (it may have been written by a library that did not)."""
+    handle = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def fsync_dir(folder):
+    """Flush ``folder``'s entries (a rename or a new file in it) to the disk; skipped where folders cannot be
+    opened (Windows) or fsynced (some network file systems)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
 def _remove(path):
     try:
         os.remove(path)
@@ -104,13 +160,22 @@ def _remove(path):
         pass
 
 
-def check_writable_dir(folder, what="output folder"):
-    """Create ``folder`` if needed and prove it takes a file, before any work is done; a one-line
-    ``OSError`` naming the folder otherwise (read-only, not a folder, no permission)."""
+def check_writable_dir(folder, what="output folder", create=True):
+    """Prove that ``folder`` takes a file, before any work is done; a one-line ``OSError`` naming the folder
+    otherwise (read-only, not a folder, no permission). ``create``: make ``folder`` if needed; without it
+    nothing is left behind: a missing folder is judged by its nearest existing parent."""
     folder = str(folder)
+    probe_in = folder
     try:
-        os.makedirs(folder, exist_ok=True)
-        handle, probe = tempfile.mkstemp(prefix=".write_check.", dir=folder)
+        if create:
+            os.makedirs(folder, exist_ok=True)
+        else:
+            while not os.path.exists(probe_in):
+                parent = os.path.dirname(os.path.abspath(probe_in))
+                if parent == os.path.abspath(probe_in):
+                    break
+                probe_in = parent
+        handle, probe = tempfile.mkstemp(prefix=".write_check.", dir=probe_in)
         os.close(handle)
         os.remove(probe)
     except OSError as err:

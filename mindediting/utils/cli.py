@@ -3,11 +3,22 @@
 A user mistake (bad config, missing file, wrong checkpoint) is reported as ONE line ``error: <message>`` on
 stderr and exit code 2, never a traceback; anything else (a bug) still raises. Every error class the scripts
 raise for users (ConfigError, CheckpointError, ResumeError, LmdbError, ...) derives from ValueError.
+
+The system's errors end the same way whatever ``errors`` a script chose: ``OSError`` (disk full, read-only or
+vanished folder, permission) and ``MemoryError`` with exit code 2, Ctrl-C with ``interrupted`` and exit code
+130 (the shell's code for SIGINT). Atomic writes still in progress are discarded first, so a script that stops
+early leaves no partial file, hidden or not.
 """
+import errno
+import os
 import sys
 
+from mindediting.utils.atomic import discard_pending
+
 EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
 USER_ERRORS = (ValueError, FileNotFoundError)
+SYSTEM_ERRORS = (OSError, MemoryError)
 
 
 def print_error(err):
@@ -15,14 +26,48 @@ def print_error(err):
     print(f"error: {err}", file=sys.stderr)
 
 
+class SystemFailure(Exception):
+    """An ``OSError`` or ``MemoryError`` restated in one line for :func:`run_cli`'s report."""
+
+
+def describe_system_error(err):
+    """One line for an ``OSError`` / ``MemoryError``: the file, what went wrong and, for a full disk or
+    memory, what to do."""
+    if isinstance(err, MemoryError):
+        detail = f" ({err})" if str(err) else ""
+        return f"out of memory{detail}; use smaller inputs (infer.chunk_frames, infer.tile, batch_size) or free memory"
+    text = err.strerror or str(err) or type(err).__name__
+    if err.filename is not None:
+        text = f"{os.fsdecode(err.filename)}: {text}"
+        if err.filename2 is not None:
+            text += f" (-> {os.fsdecode(err.filename2)})"
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        text += "; free disk space or choose another output folder"
+    return " ".join(text.split())
+
+
 def run_cli(body, errors=USER_ERRORS, report=print_error):
-    """Call ``body()`` and return the exit code: its return value (0 when it returns None), or
-    :data:`EXIT_USER_ERROR` after ``report(err)`` when it raises one of ``errors``."""
+    """Call ``body()`` and return the exit code: its return value (0 when it returns None),
+    :data:`EXIT_USER_ERROR` after ``report(err)`` when it raises one of ``errors`` or a system error
+    (:data:`SYSTEM_ERRORS`, reported as a :class:`SystemFailure` with a one-line message), or
+    :data:`EXIT_INTERRUPTED` after Ctrl-C."""
     try:
         code = body()
+    except KeyboardInterrupt:
+        discard_pending()
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except errors as err:
+        discard_pending()
         report(err)
         return EXIT_USER_ERROR
+    except SYSTEM_ERRORS as err:
+        discard_pending()
+        report(SystemFailure(describe_system_error(err)))
+        return EXIT_USER_ERROR
+    except BaseException:
+        discard_pending()
+        raise
     return 0 if code is None else code
 
 

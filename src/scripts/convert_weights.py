@@ -45,6 +45,7 @@ def main(argv=None):
     from mindediting.convert.converter import check_params, load_and_convert, save_ckpt
     from mindediting.convert.pth_reader import CheckpointError
     from mindediting.utils.cli import run_cli
+    from mindediting.utils.atomic import check_writable_dir
     from mindediting.utils.resolve import resolve
 
     def run():
@@ -54,6 +55,7 @@ def main(argv=None):
             if cfg["model"]["name"] != args.model:
                 raise CheckpointError(f"{args.config}: model.name is '{cfg['model']['name']}', not '{args.model}'")
             model_kwargs = dict(cfg["model"].get("args") or {})
+        check_writable_dir(os.path.dirname(os.path.abspath(args.dst)), "--dst folder")
         spec = registry.get(args.model)
         mapping = resolve(spec.weights) if spec.weights else None
         params = load_and_convert(args.src, mapping, args.max_storage_gb, args.allow_extra, **model_kwargs)

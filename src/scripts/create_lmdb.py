@@ -20,6 +20,7 @@ import sys
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 
 from mindediting.data.lmdb_io import LmdbError, write_lmdb  # noqa: E402
+from mindediting.utils.atomic import check_writable_dir  # noqa: E402
 from mindediting.utils.cli import run_cli  # noqa: E402
 
 
@@ -91,15 +92,21 @@ def main(argv=None):
             raise LmdbError(f"{args.input}: input folder not found")
         if not 0 <= args.compress_level <= 9 or args.batch < 1 or args.num_workers < 1:
             raise LmdbError("--compress_level must be 0-9, --batch and --num_workers >= 1")
+        if not args.output.rstrip("/").endswith(".lmdb"):
+            raise LmdbError(f"{args.output}: output path must end with .lmdb (BasicSR convention)")
         if args.dataset == "reds":
             paths, keys = reds_keys(args.input)
         elif args.dataset == "vimeo90k":
+            if not args.meta_file:
+                raise LmdbError("--dataset vimeo90k needs --meta_file, the septuplet list of the Vimeo90K download "
+                                "(sep_trainlist.txt or sep_testlist.txt)")
             frames = [int(f) for f in args.vimeo_frames.split(",")]
             paths, keys = vimeo_keys(args.input, args.meta_file, frames)
         else:
             paths, keys = folder_keys(args.input)
         if not paths:
             raise LmdbError(f"{args.input}: no PNG images found for --dataset {args.dataset}")
+        check_writable_dir(args.output, "LMDB output folder")
         written = write_lmdb(paths, keys, args.output, compress_level=args.compress_level, batch=args.batch,
                              num_workers=args.num_workers)
         print(f"{args.output}: {len(keys)} images ({written} written in this run)")

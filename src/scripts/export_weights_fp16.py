@@ -53,9 +53,11 @@ def main(argv=None):
     parser.add_argument("--dtype", choices=tuple(DTYPES), default="float16", help="storage type (default float16)")
     args = parser.parse_args(argv)
     from mindediting.config import load_config
+    from mindediting.utils.atomic import check_writable_dir
     from mindediting.utils.cli import run_cli
 
     def run():
+        check_writable_dir(os.path.dirname(os.path.abspath(args.dst)), "--dst folder")
         export(args.src, args.dst, load_config(args.config), args.dtype)
         print(f"wrote {args.dst} ({os.path.getsize(args.dst) / 2**20:.2f} MiB, {args.dtype})")
 

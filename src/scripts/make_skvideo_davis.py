@@ -102,6 +102,9 @@ def main(argv=None):
 
 
 def write_clips(args):
+    from mindediting.utils.atomic import check_writable_dir
+
+    check_writable_dir(args.output)
     for clip in args.clips:
         n = write_clip(clip, args.output, args.height, args.max_frames, progress=not args.no_progress)
         print(f"{clip}: {n} frames -> {os.path.join(args.output, clip)}")

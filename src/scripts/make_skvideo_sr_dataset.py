@@ -27,6 +27,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mindediting.data.video_io import sample_video, write_png  # noqa: E402
+from mindediting.utils.atomic import check_writable_dir  # noqa: E402
 from mindediting.utils.cli import run_cli  # noqa: E402
 from mindediting.utils.matlab_resize import imresize  # noqa: E402
 
@@ -125,6 +126,7 @@ def make_dataset(args):
         raise ValueError(f"clip '{sorted(overlap)[0]}' is in both --train_clips and --val_clips")
     jobs = [(split, *resolve_clip(c)) for split, clips in (("train", args.train_clips), ("val", args.val_clips))
             for c in clips]
+    check_writable_dir(args.output)
     lq_name = f"lq_x{args.scale}"
     # the bar is closed before run_cli prints an error, so the error line stands on its own
     with tqdm(total=sum(count_frames(path, args.max_frames) for _, _, path in jobs), unit="frame") as bar:

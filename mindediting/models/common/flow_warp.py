@@ -13,8 +13,10 @@ def _sampling_positions(flow):
     return grid_x + flow[..., 0], grid_y + flow[..., 1]
 
 
-def _normalise(pos_x, pos_y, h, w):
-    return ops.stack((2.0 * pos_x / max(w - 1, 1) - 1.0, 2.0 * pos_y / max(h - 1, 1) - 1.0), axis=3)
+def _normalise(pos_x, pos_y, h, w, dtype):
+    # grid_sample wants the grid in the dtype of x: under mixed precision (amp O2) x is float16, the flow float32
+    grid = ops.stack((2.0 * pos_x / max(w - 1, 1) - 1.0, 2.0 * pos_y / max(h - 1, 1) - 1.0), axis=3)
+    return grid if grid.dtype == dtype else grid.astype(dtype)
 
 
 def flow_warp(x, flow, interpolation="bilinear", padding_mode="zeros", align_corners=True):
@@ -28,12 +30,12 @@ def flow_warp(x, flow, interpolation="bilinear", padding_mode="zeros", align_cor
     h, w = x.shape[-2:]
     pos_x, pos_y = _sampling_positions(flow)
     if interpolation != "nearest4":
-        grid = _normalise(pos_x, pos_y, h, w)
+        grid = _normalise(pos_x, pos_y, h, w, x.dtype)
         return ops.grid_sample(x, grid, mode=interpolation, padding_mode=padding_mode, align_corners=align_corners)
     outputs = []
     for px in (ops.floor(pos_x), ops.ceil(pos_x)):
         for py in (ops.floor(pos_y), ops.ceil(pos_y)):
-            grid = _normalise(px, py, h, w)
+            grid = _normalise(px, py, h, w, x.dtype)
             outputs.append(
                 ops.grid_sample(x, grid, mode="nearest", padding_mode=padding_mode, align_corners=align_corners)
             )
