@@ -4,10 +4,10 @@ BasicVSR at its official width (64 channels, 30 blocks, random weights) on sciki
 (160x68 -> 640x272), on CPU in its fastest mode (``--mode``, default hybrid: PyNative time loop with
 graph-compiled per-frame stages):
 
-* network alone: the Cell on the same chunks of frames, already in memory;
-* end to end: ``infer.py`` (decode, downscale, chunks, H.264 encode, audio) in a child process, timed by its own
-  progress (the run's wall time minus the time before its first frame is not separated: both are printed);
-* the overhead, the share of end-to-end time not spent in the network (target <= 10 %);
+* one run of the inference pipeline (:func:`~mindediting.engine.inference.run_inference`: decode, downscale,
+  chunks, H.264 encode, PSNR before and after encoding), in process, with the network's calls timed inside it, so
+  the network time and the end-to-end time come from the same run under the same machine load;
+* the overhead: end-to-end time minus network time, as a share of the network time (target <= 10 %);
 * peak RSS (``os.wait4``) of infer.py for each ``--budgets`` value next to the budget, in PyNative mode (the one the
   memory model was measured in).
 
@@ -29,25 +29,32 @@ sys.path.insert(0, REPO)
 CONFIG = os.path.join(REPO, "configs", "basicvsr", "basicvsr_demo.yaml")
 
 
-def network_alone(model_args, frames, chunk, mode):
-    """Seconds of the network on the run's chunks, frames already decoded and downscaled, after one warm-up
-    chunk (hybrid mode compiles its stages on the first call, as infer.py does before its first frame)."""
-    import mindspore as ms
+def timed_run(model_args, frames, chunk, mode, ckpt, output_dir):
+    """``(network seconds, pipeline seconds)`` of one in-process :func:`run_inference` of bikes downscaled x4,
+    both measured in the same run (so a change of machine load hits both): the network calls are timed inside
+    the pipeline. The network is called once before, so compiling (hybrid) is not counted."""
+    from mindediting.data.video_io import sample_video
+    from mindediting.engine.inference import network_fn, run_inference
+    from mindediting.engine.runtime import load_network, setup_runtime
 
-    from mindediting.data.video_io import read_frames, sample_video
-    from mindediting.engine.inference import downscale
-    from mindediting.engine.runtime import build_network, setup_runtime
-
-    cfg = {"model": {"name": "basicvsr", "args": dict(model_args)}, "system": {"device_target": "CPU", "mode": mode}}
+    cfg = {"model": {"name": "basicvsr", "args": dict(model_args)}, "system": {"device_target": "CPU", "mode": mode},
+           "infer": {"chunk_frames": chunk, "chunk_overlap": 0}}
     setup_runtime(cfg)
-    net = build_network(cfg)
-    lq = np.stack([downscale(f, 4) for f in read_frames(sample_video("bikes"), max_frames=frames)])
-    lq = lq.astype(np.float32).transpose(0, 3, 1, 2) / 255.0
-    net(ms.Tensor(lq[None, :chunk])).asnumpy()
+    net = load_network(cfg, ckpt)
+    restore = network_fn(net)
+    restore(np.zeros((chunk, 3, 68, 160), np.float32))
+    spent = []
+
+    def timed(lq):
+        begin = time.perf_counter()
+        out = restore(lq)
+        spent.append(time.perf_counter() - begin)
+        return out
+
     start = time.perf_counter()
-    for first in range(0, frames, chunk):
-        net(ms.Tensor(lq[None, first:first + chunk])).asnumpy()
-    return time.perf_counter() - start
+    run_inference(cfg, sample_video("bikes"), output_dir=output_dir, max_frames=frames, downscale_input=4,
+                  progress=False, fn=timed, label="basicvsr")
+    return sum(spent), time.perf_counter() - start
 
 
 def end_to_end(argv, plan=False):
@@ -83,29 +90,19 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         ckpt = os.path.join(tmp, "basicvsr_random.ckpt")
         ms.save_checkpoint(build_model("basicvsr", **model_args), ckpt)
-        net_seconds = network_alone(model_args, args.frames, args.chunk, args.mode)
+        net_seconds, total = timed_run(model_args, args.frames, args.chunk, args.mode, ckpt, os.path.join(tmp, "e"))
+        print(f"load average after the timed run: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+        print("| case | frames/s | s |\n|---|---|---|")
+        print(f"| network alone (its calls inside the run) | {args.frames / net_seconds:.3f} | {net_seconds:.1f} |")
+        print(f"| end to end (decode, downscale, chunks, network, H.264 encode, PSNR) | {args.frames / total:.3f} | "
+              f"{total:.1f} |")
+        overhead = (total - net_seconds) / net_seconds
+        print(f"decode + downscale + encode + chunking + scoring overhead: {100 * overhead:.1f} % of network time "
+              "(target <= 10 %)")
         common = ["--config_path", CONFIG, "--mode", args.mode, "--downscale_input", "4", "--ckpt", ckpt]
-        # start-up (imports, weights, compiling the stages) and the first chunk, which also compiles: measured by a
-        # run of one chunk, so the difference to the full run is the remaining chunks' steady state
-        first, _ = end_to_end(common + ["--max_frames", str(args.chunk), "--output_dir", os.path.join(tmp, "s"),
-                                        f"infer.chunk_frames={args.chunk}", "infer.chunk_overlap=0"])
-        wall, rss = end_to_end(common + ["--max_frames", str(args.frames), "--output_dir", os.path.join(tmp, "e"),
-                                         f"infer.chunk_frames={args.chunk}", "infer.chunk_overlap=0"])
-        steady_frames = args.frames - args.chunk
-        net_steady = net_seconds * steady_frames / args.frames
-        e2e_steady = wall - first
-        rows = [("network alone (frames in memory)", args.frames / net_seconds, net_seconds, "-"),
-                (f"infer.py end to end, frames {args.chunk + 1}-{args.frames} (after start-up and the first chunk)",
-                 steady_frames / max(e2e_steady, 1e-9), e2e_steady, f"{rss / 2**20:.0f}")]
-        print("| case | frames/s | s | peak RSS MB |\n|---|---|---|---|")
-        for name, fps, seconds, peak in rows:
-            print(f"| {name} | {fps:.2f} | {seconds:.1f} | {peak} |")
-        overhead = (e2e_steady - net_steady) / max(net_steady, 1e-9)
-        print(f"decode + downscale + encode + chunking overhead: {100 * overhead:+.1f} % of network time "
-              f"(target <= 10 %); whole run {wall:.1f} s wall, of which {first:.1f} s start-up and first chunk")
-        print("| --max_memory | plan | peak RSS MB |\n|---|---|---|")
         # budgets in PyNative: the mode BasicVSR's memory model was measured in (infer.py refuses others)
         budgeted = [a if a != args.mode else "pynative" for a in common]
+        print("| --max_memory | plan | peak RSS MB |\n|---|---|---|")
         for budget in args.budgets:
             _, peak, plan = end_to_end(budgeted + ["--max_frames", str(args.frames), "--output_dir",
                                                    os.path.join(tmp, budget), "--max_memory", budget], plan=True)

@@ -28,7 +28,7 @@ from tests.golden import REPO
 READMES = ("README.md", "README_CN.md")
 SHARED = os.path.realpath(os.path.join(REPO, "..", "shared"))
 TIME_LIMIT = 1800  # seconds for one command (the first README command takes ~6 min on a loaded 2-core CPU)
-TRAIN_LIMIT = 300  # a training command passes when it is still running without an error after this
+TRAIN_LIMIT = 120  # a training command passes when it is still running without an error after this
 # options whose value is a file or folder the command reads
 INPUT_OPTIONS = {"--config_path", "--config", "--ckpt", "--src", "--input", "--root", "--meta_file", "--mask"}
 # config keys (any section) that name data a command reads

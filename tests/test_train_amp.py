@@ -11,7 +11,7 @@ def _tiny_step(jit):
     from mindspore import amp, nn
     from mindspore.experimental.optim import AdamW
 
-    from mindediting.engine.train_loop import build_step
+    from mindediting.engine.train_step import build_step
 
     ms.set_seed(0)
     net = nn.Dense(4, 2)
@@ -54,7 +54,7 @@ def test_an_inf_gradient_skips_the_update_and_halves_the_scale(jit):
 
 
 def test_loss_scale_options():
-    from mindediting.engine.train_loop import build_loss_scaler
+    from mindediting.engine.train_step import build_loss_scaler
     from mindediting.engine.video_trainer import train_options
 
     base = {"gt_root": "a", "lq_root": "b"}

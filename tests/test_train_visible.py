@@ -41,7 +41,7 @@ class ToyTrainer(TrainLoop):
         from mindspore import nn
         from mindspore.experimental.optim import AdamW
 
-        from mindediting.engine.train_loop import build_step
+        from mindediting.engine.train_step import build_step
 
         super().__init__(cfg, run_dir=run_dir, progress=False)
         ms.set_seed(0)

@@ -139,7 +139,8 @@ def infer(cfg, request):
     """Reconstruct the measurement(s) of ``request.input`` with the mask ``request.mask`` (or ``--simulate`` them from
     a video) using ``request.ckpt`` or GAP-TV; grey PNG frames, an H.264 video and optionally the comparison."""
     from mindediting.data.video_io import FrameSource
-    from mindediting.engine.inference import OutputRun, fingerprint, save_config
+    from mindediting.engine.inference import save_config
+    from mindediting.engine.output_run import OutputRun, fingerprint
     from mindediting.engine.sci_eval import display_uint8, make_reconstructor
     from mindediting.metrics_sci import sci_frame_scores
     from mindediting.utils.atomic import check_writable_dir

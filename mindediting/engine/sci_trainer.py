@@ -24,7 +24,8 @@ Network inputs in each model's upstream layout: ``meas (B, 1, H, W)``, ``mask (B
 import logging
 import os
 
-from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop, build_step
+from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop
+from mindediting.engine.train_step import build_step
 
 logger = logging.getLogger(__name__)
 

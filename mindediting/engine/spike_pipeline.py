@@ -28,7 +28,7 @@ from mindediting.data.spike_io import SENSOR_HEIGHT, SENSOR_WIDTH, SpikeDatReade
 from mindediting.data.spike_simulation import simulate_spikes
 from mindediting.data.video_io import FrameSource
 from mindediting.engine.evaluator import write_metrics
-from mindediting.engine.inference import fingerprint
+from mindediting.engine.output_run import fingerprint
 from mindediting.metrics import calculate_psnr as psnr
 from mindediting.metrics import calculate_ssim_grey as ssim
 from mindediting.models.spike_classic import interval_method, window_method
@@ -115,7 +115,7 @@ def reconstruct_clip(clip, method, output_dir=None, window=32, stride=None, net=
     """Reconstruct every window of ``clip`` with ``method``; write PNG/MP4; return a summary dict.
 
     ``compare``: the label of this method's side for the side-by-side outputs (None: none written).
-    Outputs are written by :class:`~mindediting.engine.inference.OutputRun` in segments of ``segment_windows``
+    Outputs are written by :class:`~mindediting.engine.output_run.OutputRun` in segments of ``segment_windows``
     windows, so ``resume`` (with the same ``key``) continues an interrupted run from its last completed segment.
 
     The summary holds ``num_frames``, ``starts``, the output paths and, when the clip has ground truth,
@@ -130,7 +130,7 @@ def reconstruct_clip(clip, method, output_dir=None, window=32, stride=None, net=
                "frames": [], "psnr_per_frame": [], "ssim_per_frame": [], "num_frames": len(starts)}
     run = None
     if output_dir and (save_png or save_mp4):
-        from mindediting.engine.inference import OutputRun
+        from mindediting.engine.output_run import OutputRun
 
         left_label = "ground truth" if clip.gt is not None else "window method"
         run = OutputRun(output_dir, method, fps or clip.fps, len(starts), segment_windows, len(starts),

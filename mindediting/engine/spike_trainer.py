@@ -22,7 +22,8 @@ import os
 
 import numpy as np
 
-from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop, build_step
+from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop
+from mindediting.engine.train_step import build_step
 
 logger = logging.getLogger(__name__)
 

@@ -38,7 +38,9 @@ import yaml
 from mindediting.engine.train_state import (ResumeError, UnreadableCheckpoint, checkpoint_dir, list_checkpoints,
                                              load_train_state, save_train_state)
 from mindediting.engine.train_state import STATE_KEY, scaler_state, set_scaler_state
-from mindediting.utils.atomic import write_bytes_atomic, write_text_atomic
+from mindediting.engine.train_curves import format_duration, write_curves
+from mindediting.engine.train_step import build_loss_scaler
+from mindediting.utils.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -103,123 +105,6 @@ def param_digest(net):
         sha.update(p.name.encode())
         sha.update(np.ascontiguousarray(p.asnumpy()).tobytes())
     return sha.hexdigest()
-
-
-def build_loss_scaler(opts):
-    """``mindspore.amp`` loss scaler of the ``loss_scale*`` options, or None (no scaling)."""
-    from mindspore import amp
-
-    kind = opts.get("loss_scale_type") or ("dynamic" if opts.get("amp_level") in ("O2", "O3") else "none")
-    if kind == "none":
-        return None
-    if kind == "static":
-        return amp.StaticLossScaler(float(opts["loss_scale"]))
-    return amp.DynamicLossScaler(float(opts["loss_scale"]), int(opts["scale_factor"]), int(opts["scale_window"]))
-
-
-def build_step(loss_fn, optimizers, world_size=1, jit=False, scaler=None):
-    """One training step ``step(*inputs) -> loss``: gradients of ``loss_fn`` with respect to the parameters of
-    ``optimizers`` (in order), averaged over devices when ``world_size > 1``, then each optimizer updates its own
-    parameters. ``jit`` compiles the whole step with ``mindspore.jit`` (``system.mode: graph``).
-
-    ``scaler`` (a ``mindspore.amp`` loss scaler): the gradients are those of ``scale(loss)``, unscaled after the
-    device average; when any is not finite no optimizer steps (their step counts stay) and the scaler adjusts.
-    The returned loss is the unscaled one.
-    """
-    import mindspore as ms
-    from mindspore import amp, nn, ops
-
-    params, bounds = [], []
-    for opt in optimizers:
-        bounds.append((len(params), len(params) + len(opt.parameters)))
-        params.extend(opt.parameters)
-    reducer = nn.DistributedGradReducer(params, mean=True, degree=world_size) if world_size > 1 else None
-
-    def update(grads):
-        for opt, (start, end) in zip(optimizers, bounds):
-            opt(tuple(grads[start:end]))
-
-    if scaler is None:
-        grad_fn = ms.value_and_grad(loss_fn, None, params)
-
-        def step(*inputs):
-            loss, grads = grad_fn(*inputs)
-            if reducer is not None:
-                grads = reducer(grads)
-            update(grads)
-            return loss
-    else:
-        def scaled_loss(*inputs):
-            return scaler.scale(loss_fn(*inputs))
-
-        grad_fn = ms.value_and_grad(scaled_loss, None, params)
-
-        def step(*inputs):
-            loss, grads = grad_fn(*inputs)
-            if reducer is not None:
-                grads = reducer(grads)
-            # after the reduction: every rank sees the same verdict and skips (or applies) the same update
-            finite = amp.all_finite(grads)
-            if finite:
-                update(scaler.unscale(grads))
-            loss = ops.depend(scaler.unscale(loss), scaler.adjust(finite))
-            return loss
-
-    return ms.jit(step) if jit else step
-
-
-def format_duration(seconds):
-    """``1d 02:03:04`` / ``02:03:04``: ETAs of long runs exceed a day."""
-    seconds = int(round(max(0.0, seconds)))
-    days, rest = divmod(seconds, 86400)
-    text = time.strftime("%H:%M:%S", time.gmtime(rest))
-    return f"{days}d {text}" if days else text
-
-
-def write_curves(log_path, png_path, title=""):
-    """Training loss (per iteration, and its running mean) and validation PSNR from a JSON-lines log, as a PNG
-    written atomically (a viewer never sees half a file). Skipped, with no error, when the log has no loss yet."""
-    import io
-
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    train, val = [], []
-    with open(log_path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a torn last line of a killed run
-            if "loss" in entry:
-                train.append((entry["iter"], entry["loss"]))
-            elif "val" in entry and "psnr" in entry["val"]:
-                val.append((entry["iter"], entry["val"]["psnr"]))
-    if not train:
-        return None
-    # the pyplot-free API: no global figure state, no GUI backend in a training process
-    fig = Figure(figsize=(10, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax_loss, ax_psnr = fig.subplots(1, 2)
-    iters, loss = np.array(train, dtype=np.float64).T
-    ax_loss.plot(iters, loss, lw=0.5, alpha=0.4, label="loss")
-    window = max(1, len(loss) // 50)
-    if window > 1:
-        smooth = np.convolve(loss, np.ones(window) / window, mode="valid")
-        ax_loss.plot(iters[window - 1:], smooth, lw=1.5, label=f"mean of {window}")
-    if np.all(loss > 0):
-        ax_loss.set_yscale("log")
-    ax_loss.set(xlabel="iteration", ylabel="training loss")
-    ax_loss.legend()
-    if val:
-        v_iters, psnr = np.array(val, dtype=np.float64).T
-        ax_psnr.plot(v_iters, psnr, "o-")
-    ax_psnr.set(xlabel="iteration", ylabel="validation PSNR (dB)")
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return write_bytes_atomic(png_path, buffer.getvalue())
 
 
 class TrainLoop:

