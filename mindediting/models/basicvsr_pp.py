@@ -23,6 +23,7 @@ from mindspore import nn, ops
 
 from mindediting.models.common.deform_conv import ModulatedDeformConv2d
 from mindediting.models.common.flow_warp import flow_warp
+from mindediting.models.common.mirror import is_mirror_extended
 from mindediting.models.common.layers import conv2d
 from mindediting.models.common.resblocks import ResidualBlocksWithInputConv
 from mindediting.models.common.spynet import SPyNet
@@ -152,14 +153,7 @@ class BasicVSRPlusPlusNet(nn.Cell):
         self.detect_mirror = False
         return self
 
-    @staticmethod
-    def is_mirror_extended(lqs):
-        """True when T is even and the second half is exactly the first half reversed in time."""
-        t = lqs.shape[1]
-        if t % 2:
-            return False
-        first, second = lqs[:, : t // 2], lqs[:, t // 2:]
-        return bool((ops.abs(first - second[:, ::-1]).max() == 0).asnumpy())
+    is_mirror_extended = staticmethod(is_mirror_extended)
 
     def compute_flow(self, lqs, mirror):
         """Backward flows (frame i+1 -> i) and forward flows (i -> i+1), each (N, T-1, 2, H, W). For
