@@ -49,11 +49,10 @@ import time
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
 from benchmarks.upstream_glue import (  # noqa: E402  (after the sys.path line)
-    Registry, compile_functions, load_file_module, load_torch_state, set_torch_isa, stub_module, torch_env)
+    Registry, compile_functions, load_file_module, load_torch_state, set_torch_isa, stub_module, torch_env,
+    seeded_weights)
 
 CASES = ("torch", "ms_pynative", "ms_hybrid", "ms_graph", "ms_pynative_sync", "ms_hybrid_sync")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 # ---------------------------------------------------------------------------------- memory
@@ -169,32 +168,8 @@ def upstream_shapes(mid_channels, num_blocks):
 
 
 def random_weights(mid_channels, num_blocks, seed=0):
-    """Seeded He-style weights that keep the 30-block recurrences and SPyNet flows in a sane range:
-    residual-block convs gain 0.1 (mmagic's own init scale), flow output convs 0.05, conv_last 0.3,
-    the rest sqrt(2); biases U(-0.01, 0.01)."""
-    import numpy as np
-
-    rng = np.random.RandomState(seed)
-    out = {}
-    for key, shape in upstream_shapes(mid_channels, num_blocks).items():
-        if key == "spynet.mean":
-            out[key] = np.array(IMAGENET_MEAN, np.float32).reshape(shape)
-        elif key == "spynet.std":
-            out[key] = np.array(IMAGENET_STD, np.float32).reshape(shape)
-        elif key.endswith(".bias"):
-            out[key] = rng.uniform(-0.01, 0.01, shape).astype(np.float32)
-        else:
-            fan_in = shape[1] * shape[2] * shape[3]
-            if ".main.2." in key:
-                gain = 0.1
-            elif key.endswith("basic_module.4.conv.weight"):
-                gain = 0.05
-            elif key.startswith("conv_last"):
-                gain = 0.3
-            else:
-                gain = 2 ** 0.5
-            out[key] = (rng.randn(*shape) * gain / fan_in ** 0.5).astype(np.float32)
-    return out
+    """Seeded weights of the upstream shapes (:func:`benchmarks.upstream_glue.seeded_weights`)."""
+    return seeded_weights(upstream_shapes(mid_channels, num_blocks), seed)
 
 
 # ----------------------------------------------------------------------------- torch stand-ins

@@ -39,7 +39,8 @@ import time
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
 from benchmarks.upstream_glue import (  # noqa: E402  (after the sys.path line)
-    load_file_module, load_torch_state, set_torch_isa, stub_module, torch_env)
+    load_file_module, load_torch_state, set_torch_isa, stub_module, torch_env,
+    seeded_weights)
 
 CASES = ("torch", "ms_pynative", "ms_hybrid", "ms_graph")
 STANDIN = "plain-torch stand-in for torchvision.ops.deform_conv2d (bench_basicvsr_pp.deform_conv2d_standin)"
@@ -146,38 +147,6 @@ def upstream_basicvsrpp_class(mmagic_root):
                             what).BasicVSRPlusPlusNet
 
 
-# ------------------------------------------------------------------------------------ weights
-def random_weights(shapes, seed=0):
-    """Seeded weights that keep the recurrences and flows in range: residual-block convs gain 0.1, SPyNet's
-    flow output convs 0.05, the offset heads' last conv 0.1, conv_last 0.3, the rest sqrt(2) (normal, He
-    scaled); biases U(-0.01, 0.01); SPyNet's ImageNet mean/std as upstream."""
-    import numpy as np
-
-    rng = np.random.RandomState(seed)
-    out = {}
-    for key, shape in shapes.items():
-        if key == "spynet.mean":
-            out[key] = np.array([0.485, 0.456, 0.406], np.float32).reshape(shape)
-        elif key == "spynet.std":
-            out[key] = np.array([0.229, 0.224, 0.225], np.float32).reshape(shape)
-        elif key.endswith(".bias"):
-            out[key] = rng.uniform(-0.01, 0.01, shape).astype(np.float32)
-        else:
-            fan_in = int(np.prod(shape[1:]))
-            if ".main.2." in key:
-                gain = 0.1
-            elif key.endswith("basic_module.4.conv.weight"):
-                gain = 0.05
-            elif key.endswith("conv_offset.6.weight"):
-                gain = 0.1
-            elif key.startswith("conv_last"):
-                gain = 0.3
-            else:
-                gain = 2 ** 0.5
-            out[key] = (rng.randn(*shape) * gain / fan_in ** 0.5).astype(np.float32)
-    return out
-
-
 def model_args(args):
     return dict(mid_channels=args.mid_channels, num_blocks=args.num_blocks)
 
@@ -266,7 +235,7 @@ def prepare(args):
     np.save(args.clip, np.ascontiguousarray(clip))
     net = build_model("basicvsrpp", **model_args(args))
     shapes = {p.name: tuple(p.shape) for p in net.get_parameters()}  # equal to upstream's state_dict keys
-    save_pth({"meta": {}, "state_dict": {f"generator.{k}": v for k, v in random_weights(shapes, args.seed).items()}},
+    save_pth({"meta": {}, "state_dict": {f"generator.{k}": v for k, v in seeded_weights(shapes, args.seed).items()}},
              args.pth)
     n_params = sum(int(np.prod(s)) for k, s in shapes.items() if k not in ("spynet.mean", "spynet.std"))
     return {"n_params": n_params, "clip_shape": list(clip.shape)}

@@ -110,3 +110,35 @@ def load_torch_state(net, pth):
     state = unwrap_state_dict(load_pth(pth), source=pth)
     net.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in state.items()}, strict=True)
     return net
+
+
+def seeded_weights(shapes, seed=0):
+    """Seeded weights for upstream-named ``shapes`` that keep recurrent SR networks (BasicVSR, BasicVSR++) and
+    their SPyNet flows in a sane range: residual-block convs gain 0.1 (mmagic's own init scale), SPyNet's flow
+    output convs 0.05, deformable offset heads' last conv 0.1, conv_last 0.3, the rest sqrt(2) (normal, He
+    scaled); biases U(-0.01, 0.01); SPyNet's ImageNet mean/std as upstream."""
+    import numpy as np
+
+    rng = np.random.RandomState(seed)
+    out = {}
+    for key, shape in shapes.items():
+        if key == "spynet.mean":
+            out[key] = np.array([0.485, 0.456, 0.406], np.float32).reshape(shape)
+        elif key == "spynet.std":
+            out[key] = np.array([0.229, 0.224, 0.225], np.float32).reshape(shape)
+        elif key.endswith(".bias"):
+            out[key] = rng.uniform(-0.01, 0.01, shape).astype(np.float32)
+        else:
+            fan_in = int(np.prod(shape[1:]))
+            if ".main.2." in key:
+                gain = 0.1
+            elif key.endswith("basic_module.4.conv.weight"):
+                gain = 0.05
+            elif key.endswith("conv_offset.6.weight"):
+                gain = 0.1
+            elif key.startswith("conv_last"):
+                gain = 0.3
+            else:
+                gain = 2 ** 0.5
+            out[key] = (rng.randn(*shape) * gain / fan_in ** 0.5).astype(np.float32)
+    return out
