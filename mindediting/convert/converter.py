@@ -120,10 +120,14 @@ def format_mismatch(source, missing, unexpected, mismatched):
     return f"{source}: checkpoint does not fit the model; " + "; ".join(parts)
 
 
+class CheckpointMismatch(CheckpointError):
+    """A readable checkpoint whose keys or shapes do not fit the network (e.g. a config of another width)."""
+
+
 def check_params(params, net, source):
     missing, unexpected, mismatched = compare_with_net(params, net)
     if missing or unexpected or mismatched:
-        raise CheckpointError(format_mismatch(source, missing, unexpected, mismatched))
+        raise CheckpointMismatch(format_mismatch(source, missing, unexpected, mismatched))
 
 
 def save_ckpt(params, dst):

@@ -63,7 +63,7 @@ def load_network(cfg, ckpt):
     """:func:`build_network`, then ``ckpt`` (MindSpore ``.ckpt``, or an upstream ``.pth`` mapped with the spec's
     weight mapping) loaded strictly: every parameter filled, no key left over."""
     from mindediting import registry
-    from mindediting.convert.pth_reader import CheckpointError
+    from mindediting.convert.converter import CheckpointMismatch
     from mindediting.convert.weights import load_weights
     from mindediting.utils.resolve import resolve
 
@@ -72,11 +72,11 @@ def load_network(cfg, ckpt):
     mapping = resolve(spec.weights) if spec.weights else None
     try:
         return load_weights(net, ckpt, mapping=mapping, **(cfg["model"].get("args") or {}))
-    except CheckpointError as err:
-        if "does not fit" not in str(err) or not str(ckpt).endswith(".ckpt"):
+    except CheckpointMismatch as err:
+        if not str(ckpt).endswith(".ckpt"):
             raise
         # the usual cause is a config built for another width/depth: name the shipped configs that fit
         from mindediting.config import fitting_configs_hint
 
         head, _, details = str(err).partition("; ")
-        raise CheckpointError(f"{head} ({fitting_configs_hint(spec.name, ckpt)}); {details}") from None
+        raise CheckpointMismatch(f"{head} ({fitting_configs_hint(spec.name, ckpt)}); {details}") from None
