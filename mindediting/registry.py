@@ -154,13 +154,6 @@ def build_model(name, **kwargs):
     return net
 
 
-def model_module(name):
-    """The module that defines model ``name``'s Cell."""
-    import importlib
-
-    return importlib.import_module(get(name).cell.split(":")[0])
-
-
 # ------------------------------------------------------------------------------------------- built-in models
 _VIDEO = dict(evaluator="mindediting.engine.video_task:evaluate", inference="mindediting.engine.video_task:infer")
 _SCI = dict(task="video_sci", inputs=("meas", "mask", "mask_s"),
