@@ -8,8 +8,8 @@ graph-compiled per-frame stages):
   chunks, H.264 encode, PSNR before and after encoding), in process, with the network's calls timed inside it, so
   the network time and the end-to-end time come from the same run under the same machine load;
 * the overhead: end-to-end time minus network time, as a share of the network time (target <= 10 %);
-* peak RSS (``os.wait4``) of infer.py for each ``--budgets`` value next to the budget, in PyNative mode (the one the
-  memory model was measured in).
+* peak RSS (the child's own VmHWM, ``mindediting.utils.peak_rss``) of infer.py for each ``--budgets`` value next to
+  the budget, in PyNative mode (the one the memory model was measured in).
 
 The load average is printed at the start and the end: on a shared machine other jobs inflate wall times.
 
@@ -17,7 +17,6 @@ The load average is printed at the start and the end: on a shared machine other 
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,6 +25,8 @@ import numpy as np
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
+
+from mindediting.utils.peak_rss import run_script  # noqa: E402
 CONFIG = os.path.join(REPO, "configs", "basicvsr", "basicvsr_demo.yaml")
 
 
@@ -60,18 +61,15 @@ def timed_run(model_args, frames, chunk, mode, ckpt, output_dir):
 def end_to_end(argv, plan=False):
     """``(wall seconds, peak RSS bytes)`` of one infer.py run, and with ``plan`` the chunks and tiles it chose."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "infer.py", *argv, "--no_progress"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    output = proc.stdout.read().decode(errors="replace")  # read before waiting: a full pipe would block the child
-    _, status, usage = os.wait4(proc.pid, 0)
+    status, output, peak = run_script("infer.py", [*argv, "--no_progress"], cwd=REPO)
     wall = time.perf_counter() - start
     if status:
         raise RuntimeError(output[-2000:])
     if not plan:
-        return wall, usage.ru_maxrss * 1024
+        return wall, peak
     chosen = next((line.split(": ", 1)[1].split(" (memory model")[0] for line in output.splitlines()
                    if "--max_memory" in line and "chunks of" in line), "?")
-    return wall, usage.ru_maxrss * 1024, chosen
+    return wall, peak, chosen
 
 
 def main():

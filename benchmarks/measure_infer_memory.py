@@ -4,7 +4,7 @@ Runs ``infer.py`` in a child process at a few chunk lengths and input sizes on r
 downscaled x4 to 160x68 by default, or square crops of it with ``--crops``) and fits
 ``peak RSS = floor + per_pixel * chunk_frames * h * w`` by least squares; prints the ``floor_mb`` and
 ``kb_per_pixel`` to store in the spec (with a margin: the fit's largest residual is added to the floor).
-Peak RSS is the child's ``ru_maxrss`` from ``os.wait4``.
+Peak RSS is the child's own VmHWM (``mindediting.utils.peak_rss``; its ``ru_maxrss`` would carry the parent's).
 
     python benchmarks/measure_infer_memory.py --config_path configs/basicvsr/basicvsr_demo.yaml --random_ckpt
     python benchmarks/measure_infer_memory.py --config_path configs/basicvsr/basicvsr_demo.yaml   # the baseline
@@ -18,7 +18,6 @@ Peak RSS is the child's ``ru_maxrss`` from ``os.wait4``.
 import argparse
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 
@@ -27,16 +26,15 @@ import numpy as np
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
 
+from mindediting.utils.peak_rss import run_script  # noqa: E402
+
 
 def peak_rss(argv):
     """Peak RSS in bytes of ``python infer.py argv`` (raises on a failed run)."""
-    proc = subprocess.Popen([sys.executable, "infer.py", *argv, "--no_progress"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    output = proc.stdout.read().decode(errors="replace")  # read before waiting: a full pipe would block the child
-    _, status, usage = os.wait4(proc.pid, 0)
+    status, output, peak = run_script("infer.py", [*argv, "--no_progress"], cwd=REPO)
     if status:
         raise RuntimeError(f"infer.py {' '.join(argv)} failed:\n{output[-2000:]}")
-    return usage.ru_maxrss * 1024
+    return peak
 
 
 def crop_clip(path, size, frames):

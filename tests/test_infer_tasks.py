@@ -316,22 +316,16 @@ def test_interrupt_keeps_no_partial_file(tmp_path, crops, monkeypatch):
 def test_memory_budget_holds_on_real_footage(tmp_path, bikes, caplog):
     """Two budgets on bikes downscaled x4 (160x68) with the shipped small BasicVSR: the planned chunks keep the
     child's peak RSS under each budget; a budget under the floor is a one-line error before any work."""
-    import subprocess
-    import sys
-
     peaks = {}
     for budget in ("1.5G", "2G"):
-        proc = subprocess.Popen([sys.executable, "infer.py", "--config_path", DEMO, "--downscale_input", "4",
-                                 "--max_frames", "16", "--ckpt", "pretrained/basicvsr_small_skvideo.ckpt",
-                                 "model.args.mid_channels=32", "model.args.num_blocks=4", "--max_memory", budget,
-                                 "--mode", "pynative",  # the mode the memory model was measured in
-                                 "--no_progress", "--output_dir", str(tmp_path / budget)], cwd=REPO,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        output = proc.stdout.read().decode()
+        status, output, peaks[budget] = _peak_rss(["--config_path", DEMO, "--downscale_input", "4",
+                                                   "--max_frames", "16", "--ckpt", "pretrained/basicvsr_small_skvideo.ckpt",
+                                                   "model.args.mid_channels=32", "model.args.num_blocks=4",
+                                                   "--max_memory", budget,
+                                                   "--mode", "pynative",  # the mode the memory model was measured in
+                                                   "--output_dir", str(tmp_path / budget)])
         assert status == 0, output[-2000:]
         assert f"--max_memory {budget}: chunks of" in output
-        peaks[budget] = usage.ru_maxrss * 1024
     from mindediting.engine.inference import parse_memory
 
     for budget, peak in peaks.items():
@@ -433,15 +427,11 @@ def test_spike_resume_and_compare(tmp_path, monkeypatch, caplog):
 
 
 def _peak_rss(argv):
-    """``(exit status, output, peak RSS bytes)`` of ``python infer.py argv`` in a child process."""
-    import subprocess
-    import sys
+    """``(exit code, output, peak RSS bytes)`` of ``python infer.py argv`` in a child process (its own VmHWM: a
+    child's ru_maxrss would carry this pytest process's)."""
+    from mindediting.utils.peak_rss import run_script
 
-    proc = subprocess.Popen([sys.executable, "infer.py", *argv, "--no_progress"], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    output = proc.stdout.read().decode(errors="replace")
-    _, status, usage = os.wait4(proc.pid, 0)
-    return status, output, usage.ru_maxrss * 1024
+    return run_script("infer.py", [*argv, "--no_progress"], cwd=REPO)
 
 
 @pytest.mark.slow

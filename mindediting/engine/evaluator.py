@@ -33,6 +33,9 @@ VRT_METRICS = ("psnr", "ssim", "psnr_y", "ssim_y")  # eval.protocol 'kair': VRT'
 
 
 # VRT's constructor defaults: blend tiling needs the network's scale and attention window
+# how eval.py names each tiling in its printed header, so a score says how it was made
+TILING_NAMES = {"generic": "generic tiling (overlapping tiles averaged)",
+                "blend": "blend tiling (upstream VRT test_video)", "none": "whole clips (no tiling)"}
 BLEND_DEFAULTS = {"upscale": 4, "window_size": [6, 8, 8], "nonblind_denoising": False}
 
 

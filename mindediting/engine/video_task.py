@@ -28,7 +28,7 @@ def evaluate(cfg, ckpt=None, output_dir=None, progress=True):
     The network is split as its spec's ``tiling`` says; the baseline of a model with its own tiling runs on
     whole clips (its reference numbers were made so)."""
     from mindediting.engine.evaluator import evaluate as evaluate_fn
-    from mindediting.engine.evaluator import format_table
+    from mindediting.engine.evaluator import TILING_NAMES, format_table
     from mindediting.engine.inference import network_fn
     from mindediting.engine.runtime import load_network
 
@@ -38,9 +38,10 @@ def evaluate(cfg, ckpt=None, output_dir=None, progress=True):
     else:
         fn, label = baseline(cfg, task_scale(cfg))
         tiling = "none" if spec.tiling == "blend" else spec.tiling
-    logger.info("evaluating %s (%s tiling)", label, tiling)
+    header = f"{label}, {TILING_NAMES[tiling]}"
+    logger.info("evaluating %s", header)
     result = evaluate_fn(fn, cfg, output_dir=output_dir, progress=progress, tiling=tiling)
-    print(f"{label}\n{format_table(result)}")
+    print(f"{header}\n{format_table(result)}")
     return result
 
 
