@@ -222,10 +222,9 @@ def worker_overlap(spec):
 
 def worker_activations(spec):
     """Peak RSS after two graph-mode steps (the second allocates what the first compiled), and the parameter count."""
-    import resource
-
     from mindediting.engine.runtime import setup_runtime
     from mindediting.engine.video_trainer import VideoTrainer as Trainer
+    from mindediting.utils.peak_rss import own_peak_rss
 
     cfg = spec["cfg"]
     setup_runtime(cfg, argparse.Namespace(device_target=None, mode=None))
@@ -235,7 +234,8 @@ def worker_activations(spec):
     for _ in range(2):
         trainer.train_step(*fields)
     params = sum(int(p.size) for p in trainer.net.trainable_params())
-    return {"peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "params": params}
+    # VmHWM, not ru_maxrss: the latter would carry the parent's peak into this worker
+    return {"peak_mb": own_peak_rss() / 2**20, "params": params}
 
 
 def run_worker(spec):

@@ -44,11 +44,9 @@ DEFAULT_CONFIG = os.path.join(REPO, "configs", "vrt", "001_VRT_videosr_bi_REDS_6
 
 
 def peak_rss_mb():
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
+    from mindediting.utils.peak_rss import own_peak_rss
+
+    return own_peak_rss() / 2**20
 
 
 def real_clip(frames, height, width, scale):

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from mindediting.engine.tiling import count_model_calls, test_video as run_video
+from mindediting.utils.peak_rss import own_peak_rss
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 CONFIG_001 = os.path.join(REPO, "configs", "vrt", "001_VRT_videosr_bi_REDS_6frames.yaml")
@@ -40,14 +41,6 @@ def tiling_buffer_bytes(frames, height, width, scale, tile_frames):
     plane = height * scale * width * scale * 4
     t = min(tile_frames, frames)
     return frames * 3 * height * width * 4 + (frames + t) * 3 * plane + plane
-
-
-def peak_rss_bytes():
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("/proc/self/status has no VmHWM line")
 
 
 class RecordingX4:
@@ -100,10 +93,10 @@ def _worker(case, ckpt=None):
             return model(x)
 
         net.shapes = shapes
-    base = peak_rss_bytes()
+    base = own_peak_rss()
     start, cpu = time.perf_counter(), time.process_time()
     out = test_video(clip, net, SCALE, window, tile, OVERLAP_1080P)
-    print(json.dumps({"base": base, "peak": peak_rss_bytes(), "shape": list(out.shape), "calls": len(net.shapes),
+    print(json.dumps({"base": base, "peak": own_peak_rss(), "shape": list(out.shape), "calls": len(net.shapes),
                       "patch": list(net.shapes[0]), "finite": bool(np.isfinite(out).all()),
                       "mean": float(out.mean()), "in_mean": float(clip.mean()), "tile": tile,
                       "seconds": round(time.perf_counter() - start, 1),
