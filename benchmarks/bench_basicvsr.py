@@ -48,6 +48,7 @@ import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
+from mindediting.utils.peak_rss import reset_peak, status_mib  # noqa: E402
 from benchmarks.upstream_glue import (  # noqa: E402  (after the sys.path line)
     Registry, compile_functions, load_file_module, load_torch_state, set_torch_isa, stub_module, torch_env,
     seeded_weights)
@@ -56,14 +57,6 @@ CASES = ("torch", "ms_pynative", "ms_hybrid", "ms_graph", "ms_pynative_sync", "m
 
 
 # ---------------------------------------------------------------------------------- memory
-def _status_mib(field):
-    with open("/proc/self/status", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 class PeakRSS:
     """Peak resident memory of this process since construction or the last :meth:`reset`, in MiB above the
     RSS at construction.
@@ -74,34 +67,25 @@ class PeakRSS:
     def __init__(self):
         import threading
 
-        self.base = _status_mib("VmRSS")
-        self.method = "VmHWM" if self._clear_hwm() else "sampled"
+        self.base = status_mib("VmRSS")
+        self.method = "VmHWM" if reset_peak() else "sampled"
         self._peak, self._stop, self._thread = self.base, threading.Event(), None
         if self.method == "sampled":
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
 
-    @staticmethod
-    def _clear_hwm():
-        try:
-            with open("/proc/self/clear_refs", "w", encoding="utf-8") as handle:
-                handle.write("5")
-            return True
-        except OSError:
-            return False
-
     def _sample(self):
         while not self._stop.wait(0.002):
-            self._peak = max(self._peak, _status_mib("VmRSS"))
+            self._peak = max(self._peak, status_mib("VmRSS"))
 
     def reset(self):
         if self.method == "VmHWM":
-            self._clear_hwm()
+            reset_peak()
         else:
-            self._peak = _status_mib("VmRSS")
+            self._peak = status_mib("VmRSS")
 
     def increase(self):
-        peak = _status_mib("VmHWM") if self.method == "VmHWM" else max(self._peak, _status_mib("VmRSS"))
+        peak = status_mib("VmHWM") if self.method == "VmHWM" else max(self._peak, status_mib("VmRSS"))
         return max(peak - self.base, 0.0)
 
     def stop(self):
@@ -495,12 +479,10 @@ def main(argv=None):
     table = format_table(rows, args, meta)
     print(table)
     if args.out:
-        folder = os.path.dirname(os.path.abspath(args.out))
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(args.out)}.{os.getpid()}.partial")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(table + "\n")
-        os.replace(tmp, args.out)
+        from mindediting.utils.atomic import write_text_atomic
+
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        write_text_atomic(args.out, table + "\n")
     return 1 if any("error" in r for r in rows) else 0
 
 

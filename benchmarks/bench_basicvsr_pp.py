@@ -318,12 +318,10 @@ def main(argv=None):
     table = format_table(rows, args, meta)
     print(table)
     if args.out:
-        folder = os.path.dirname(os.path.abspath(args.out))
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".{os.path.basename(args.out)}.{os.getpid()}.partial")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(table + "\n")
-        os.replace(tmp, args.out)
+        from mindediting.utils.atomic import write_text_atomic
+
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        write_text_atomic(args.out, table + "\n")
     return 1 if any("error" in r for r in rows) else 0
 
 

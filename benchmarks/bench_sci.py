@@ -50,28 +50,12 @@ import types
 USER_ISA = os.environ.get("ONEDNN_MAX_CPU_ISA")  # read before mindediting (which sets it for MindSpore) is imported
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, REPO)
+from mindediting.utils.peak_rss import reset_peak, status_mib  # noqa: E402
 from benchmarks.upstream_glue import (  # noqa: E402  (after the sys.path line)
     Registry, compile_functions, load_file_module, load_torch_state, set_torch_isa, stub_module, torch_env)
 
 CASES = ("gap_tv_torch", "gap_tv", "gap_tv:serial", "gap_tv:skimage", "gap_tv:float32",
          "metasci_torch", "metasci:pynative", "metasci:graph", "metasci:hybrid")
-
-
-def _status_mib(field):
-    with open("/proc/self/status", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _reset_peak():
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="utf-8") as handle:
-            handle.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def make_inputs(size, seed=0):
@@ -232,7 +216,7 @@ def run_worker(args, case, size):
         fn, info = worker_metasci(args, size, case.split(":")[1], threads)
     else:
         raise SystemExit(f"bench_sci: unknown case {case}")
-    base = _status_mib("VmRSS")
+    base = status_mib("VmRSS")
     start = time.perf_counter()
     out = np.asarray(fn())
     first = time.perf_counter() - start
@@ -243,7 +227,7 @@ def run_worker(args, case, size):
     elif os.path.isfile(ref_path):
         diff = float(np.abs(out.astype(np.float64) - np.load(ref_path)).max())
         print(f"{case}@{size}: max abs diff vs upstream {diff:.3g}", file=sys.stderr)
-    hwm = _reset_peak()
+    hwm = reset_peak()
     times = []
     cpu_start = os.times()
     for _ in range(args.repeats):
@@ -252,7 +236,7 @@ def run_worker(args, case, size):
         times.append(time.perf_counter() - start)
     cpu_end = os.times()
     cores = ((cpu_end.user - cpu_start.user) + (cpu_end.system - cpu_start.system)) / max(sum(times), 1e-9)
-    peak = _status_mib("VmHWM") if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = status_mib("VmHWM") if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if threads != "default":
         case = f"{case}, {threads} thread{'s' if int(threads) > 1 else ''}"
     return {"case": case, "size": size, "first_s": first, "median_s": statistics.median(times),
@@ -338,11 +322,10 @@ def main(argv=None):
     table = format_table(rows, args, load_start, os.getloadavg()[0])
     print(table)
     if args.out:
+        from mindediting.utils.atomic import write_text_atomic
+
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        tmp = f"{args.out}.{os.getpid()}.partial"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(table + "\n")
-        os.replace(tmp, args.out)
+        write_text_atomic(args.out, table + "\n")
     return 0
 
 

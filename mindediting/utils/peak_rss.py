@@ -55,3 +55,23 @@ def own_peak_rss():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError("/proc/self/status has no VmHWM line")
+
+
+def status_mib(field):
+    """A memory field of ``/proc/self/status`` (``VmRSS``, ``VmHWM``, ...) in MiB; 0.0 when absent."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def reset_peak():
+    """Reset this process's VmHWM to its current RSS (``5`` to ``/proc/self/clear_refs``); False where the kernel
+    or the sandbox refuses, and the caller has to measure otherwise."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+        return True
+    except OSError:
+        return False

