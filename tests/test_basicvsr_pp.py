@@ -160,27 +160,10 @@ def test_convert_weights_cli_accepts_the_official_layout(tmp_path):
 # ------------------------------------------------------------------------------------------- entry points
 @pytest.mark.slow
 def test_mindir_round_trip(tmp_path):
-    import export as export_script
+    from tests.test_export import assert_mindir_round_trip
 
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text("model:\n  name: basicvsrpp\n  args: {mid_channels: 8, num_blocks: 1}\n")
-    net = build_model("basicvsrpp", mid_channels=8, num_blocks=1)
-    rng = np.random.default_rng(3)
-    # random offset heads (not upstream's zero init) so the deformable sampling really moves
-    for name, param in net.parameters_and_names():
-        if "conv_offset.6" in name:
-            param.set_data(ms.Tensor(rng.normal(0, 0.05, param.shape).astype(np.float32)))
-    ckpt = str(tmp_path / "tiny.ckpt")
-    ms.save_checkpoint(net, ckpt)
-    out = str(tmp_path / "mindir" / "tiny")
-    assert export_script.main(["--config_path", str(cfg), "--ckpt", ckpt, "--input_shape", "1,3,3,32,32",
-                               "--file_name", out]) == 0
-    graph = ms.nn.GraphCell(ms.load(out + ".mindir"))
-    x = rng.random((1, 3, 3, 32, 32), dtype=np.float32)
-    expected = net(ms.Tensor(x)).asnumpy()
-    got = graph(ms.Tensor(x)).asnumpy()
-    assert got.shape == (1, 3, 3, 128, 128)
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    assert_mindir_round_trip(tmp_path, "basicvsrpp", {"mid_channels": 8, "num_blocks": 1}, (1, 3, 3, 32, 32),
+                             (1, 3, 3, 128, 128), offset_std=0.05, seed=3)
 
 
 @pytest.mark.slow
