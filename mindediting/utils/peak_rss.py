@@ -50,11 +50,10 @@ def run_script(script, argv, cwd, env=None):
 
 def own_peak_rss():
     """VmHWM of the calling process, bytes (its own address space, see the module docstring)."""
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("/proc/self/status has no VmHWM line")
+    peak = status_mib("VmHWM")
+    if not peak:
+        raise RuntimeError("/proc/self/status has no VmHWM line")
+    return int(peak * 1024) * 1024
 
 
 def status_mib(field):
