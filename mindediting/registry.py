@@ -175,7 +175,8 @@ register(ModelSpec(
     name="spynet", cell="mindediting.models.common.spynet:SPyNet", task="flow", inputs=("ref", "supp"),
     layout="ref, supp (N, 3, H, W) float32 RGB in [0, 1] -> flow (N, 2, H, W)",
     weights="mindediting.models.common.spynet:convert_state_dict",
-    weight_args={"pretrained": ("", "mindediting.models.common.spynet:convert_state_dict")}, tiling="none"))
+    weight_args={"pretrained": ("", "mindediting.models.common.spynet:convert_state_dict")}, tiling="none",
+    trainer="mindediting.engine.flow_trainer:FlowTrainer"))
 register(ModelSpec(
     name="vrt", cell="mindediting.models.vrt:VRT", task="video_restoration", scale=4, tiling="blend",
     layout="lq (N, T, C, h, w) float32 in [0, 1] (C = 4 with the noise-level map for denoising)",

