@@ -36,6 +36,7 @@ SCHEMA = {
         "crop_border": int,
         "protocol": str,  # all_frames | center_frame | kair (KAIR main_test_vrt.py scoring: RGB and Y)
         "mirror_extend": bool,  # Vimeo90K-T: mirror the 7 frames to 14, as mmagic's test config
+        "single_frame": int,  # ablation: each frame restored alone, as a clip of N copies of it (0 = off)
         "save_frames": bool,
         "output_dir": str,
         "max_clips": int,  # evaluate only the first N clips (0 = all)

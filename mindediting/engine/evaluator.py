@@ -74,7 +74,19 @@ def clip_restorer(fn, cfg, tiling="generic"):
 
 
 def restore_clip(restore, lq, eval_cfg):
-    """Run ``restore`` (a :func:`clip_restorer`) on ``lq`` (T, C, h, w) float32 with the config's mirroring."""
+    """Run ``restore`` (a :func:`clip_restorer`) on ``lq`` (T, C, h, w) float32 with the config's mirroring.
+
+    ``eval.single_frame: N`` is the ablation of a multi-frame model's use of its neighbours: every frame is
+    restored from a clip of N copies of itself (nothing to align, no other frame's content) and the middle
+    output is kept; N is the clip length the model normally sees, so only the temporal information differs.
+    """
+    copies = int(eval_cfg.get("single_frame") or 0)
+    if copies < 0:
+        raise ValueError(f"eval.single_frame must be >= 0 (copies of each frame; 0 = off), got {copies}")
+    if copies:
+        single = dict(eval_cfg, single_frame=0)
+        return np.stack([restore_clip(restore, np.repeat(lq[t:t + 1], copies, axis=0), single)[copies // 2]
+                         for t in range(len(lq))])
     if eval_cfg.get("mirror_extend"):
         lq = np.concatenate([lq, lq[::-1]], axis=0)
     out = restore(lq)

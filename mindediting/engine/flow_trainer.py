@@ -10,7 +10,9 @@ Recipe (``train`` section; ``configs/spynet/spynet_skvideo_train.yaml``):
 
 * samples: real frames of ``train.root`` warped by a random smooth flow (``patch_size``, ``margin``,
   ``scale_min``, ``max_shift``, ``max_rotate``, ``max_zoom``, ``max_local``, ``gain``, ``brightness``);
-* loss ``epe``: the mean end-point error ``|flow - target|_2`` over pixels, in pixels;
+* loss ``epe``: the mean end-point error ``|flow - target|_2`` over pixels, in input pixels, of every pyramid level
+  against the target average-pooled to that level (deep supervision), averaged over the six levels; validation
+  scores the final flow alone;
 * torch-exact Adam (``mindspore.experimental.optim.AdamW``, no weight decay), cosine-restart learning rate as
   the video trainer (``periods``, ``restart_weights``, ``eta_min``);
 * validation every ``val_interval`` iterations: the mean EPE over ``val_samples`` fixed pairs made from the
@@ -68,6 +70,7 @@ class FlowTrainer(TrainLoop):
 
     def __init__(self, cfg, run_dir=None, rank=0, world_size=1, progress=True):
         import mindspore as ms
+        from mindspore import ops
         from mindspore.experimental.optim import AdamW
 
         from mindediting.data.flow_pairs import SyntheticFlowSet
@@ -89,9 +92,18 @@ class FlowTrainer(TrainLoop):
                                          betas=tuple(float(b) for b in opts["betas"]), weight_decay=0.0)}
 
         def loss_fn(ref, supp, target):
-            # end_point_error in MindSpore ops; the epsilon keeps the gradient of sqrt finite at a perfect match
-            error = self.net(ref, supp).astype(ms.float32) - target
-            return ((error ** 2).sum(axis=1) + 1e-12).sqrt().mean()
+            # every level against the target pooled to its size, errors in input pixels, averaged over levels:
+            # with the final flow alone the coarse modules got almost no gradient and a run from scratch stayed
+            # at the zero-flow error for its first 60 iterations (the patch is a multiple of 32, so the
+            # network's resizing is the identity and pyramid_flows sees the input as it is)
+            flows = self.net.pyramid_flows(ref, supp)
+            total = 0.0
+            for level, flow in enumerate(flows):
+                factor = 2 ** (len(flows) - 1 - level)
+                goal = ops.avg_pool2d(target, factor, factor) / factor if factor > 1 else target
+                # the epsilon keeps the gradient of sqrt finite at a perfect match
+                total = total + ((((flow.astype(ms.float32) - goal) * factor) ** 2).sum(axis=1) + 1e-12).sqrt().mean()
+            return total / len(flows)
 
         self._step = build_step(loss_fn, [self.optimizers["main"]], self.world_size, self.jit, self.scaler)
         self._val_pairs = None

@@ -56,6 +56,11 @@ class SPyNet(nn.Cell):
 
     def compute_flow(self, ref, supp):
         """Flow at the input size, which must be a multiple of 32."""
+        return self.pyramid_flows(ref, supp)[-1]
+
+    def pyramid_flows(self, ref, supp):
+        """The flow of every pyramid level, coarsest (1/32 of the input) first, each in its level's pixels
+        (pre-training supervises them all: :mod:`mindediting.engine.flow_trainer`)."""
         n, _, h, w = ref.shape
         refs = [(ref - self.mean) / self.std]
         supps = [(supp - self.mean) / self.std]
@@ -65,6 +70,7 @@ class SPyNet(nn.Cell):
         refs, supps = refs[::-1], supps[::-1]
 
         flow = ops.zeros((n, 2, h // 32, w // 32), ref.dtype)
+        flows = []
         for level in range(PYRAMID_LEVELS):
             if level == 0:
                 flow_up = flow
@@ -73,7 +79,8 @@ class SPyNet(nn.Cell):
                 flow_up = ops.interpolate(flow, size=size, mode="bilinear", align_corners=True) * 2.0
             warped = flow_warp(supps[level], flow_up.transpose(0, 2, 3, 1), padding_mode="border")
             flow = flow_up + self.basic_module[level](ops.cat([refs[level], warped, flow_up], axis=1))
-        return flow
+            flows.append(flow)
+        return flows
 
     def construct(self, ref, supp):
         h, w = ref.shape[2], ref.shape[3]

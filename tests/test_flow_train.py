@@ -1,0 +1,146 @@
+"""SPyNet pre-training: synthetic-flow pairs of real frames, FlowTrainer through train.py, and the hand-over of its
+checkpoint to BasicVSR's ``spynet_pretrained``; the single-frame ablation of the evaluator."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+@pytest.fixture(scope="module")
+def photo_frames(tmp_path_factory):
+    """Two real photographs of scikit-image as two one-frame clips ``<root>/<clip>/00000000.png``."""
+    import skimage.data
+
+    from mindediting.data.video_io import write_png
+
+    root = tmp_path_factory.mktemp("photos")
+    for name in ("astronaut", "coffee"):
+        write_png(str(root / name / "00000000.png"), getattr(skimage.data, name)(), channel_order="RGB")
+    return root
+
+
+def test_random_flow_pure_translation_and_pure_zoom():
+    from mindediting.data.flow_pairs import random_flow
+
+    still = dict(max_rotate=0.0, max_zoom=0.0, max_local=0.0, limit=16.0)
+    flow = random_flow(np.random.default_rng(5), 32, max_shift=6.0, **still)
+    rng = np.random.default_rng(5)
+    rng.uniform(0, 0), rng.uniform(1, 1)  # theta and zoom of zero width still take a draw each
+    shift = rng.uniform(-6.0, 6.0, size=2)
+    np.testing.assert_allclose(flow[0], shift[0], atol=1e-6)
+    np.testing.assert_allclose(flow[1], shift[1], atol=1e-6)
+    # zoom only: displacement (z - 1) * (x - centre), zero at the centre, along the axis
+    zoom = random_flow(np.random.default_rng(1), 33, max_shift=0.0, max_rotate=0.0, max_zoom=0.1, max_local=0.0,
+                       limit=16.0)
+    z = 1 + zoom[0, 16, 32] / 16.0
+    assert 0.9 <= z <= 1.1 and abs(z - 1) > 1e-3
+    xs = np.arange(33) - 16.0
+    np.testing.assert_allclose(zoom[0, 5], (z - 1) * xs, atol=1e-5)
+    np.testing.assert_allclose(zoom[1][:, 7], (z - 1) * xs, atol=1e-5)
+    # clipped to the margin
+    big = random_flow(np.random.default_rng(2), 32, max_shift=40.0, max_rotate=0, max_zoom=0, max_local=0, limit=3.0)
+    assert np.abs(big).max() <= 3.0
+
+
+def test_pairs_follow_spynets_warp_convention_and_are_reproducible(photo_frames):
+    """flow_warp(supp, flow) == ref wherever the flow points inside supp: the target is what SPyNet must output."""
+    import mindspore as ms
+
+    from mindediting.data.flow_pairs import SyntheticFlowSet
+    from mindediting.models.common.flow_warp import flow_warp
+
+    pairs = SyntheticFlowSet(str(photo_frames), patch_size=64, margin=16, gain=0.0, brightness=0.0, seed=3)
+    assert len(pairs) == 2
+    ref, supp, flow = pairs.get(1, 4)
+    assert ref.shape == supp.shape == (3, 64, 64) and flow.shape == (2, 64, 64)
+    assert ref.dtype == supp.dtype == flow.dtype == np.float32
+    assert 0.5 < np.abs(flow).max() <= 16.0
+    warped = flow_warp(ms.Tensor(supp[None]), ms.Tensor(flow.transpose(1, 2, 0)[None]), padding_mode="zeros")
+    ys, xs = np.mgrid[0:64, 0:64]
+    inside = (xs + flow[0] >= 0) & (xs + flow[0] <= 63) & (ys + flow[1] >= 0) & (ys + flow[1] <= 63)
+    assert inside.mean() > 0.5
+    np.testing.assert_allclose(warped.asnumpy()[0][:, inside], ref[:, inside], atol=1e-5)
+    assert np.abs(ref - supp).mean() > 0.01  # the pair differs: there is motion to find
+    again = pairs.get(1, 4)
+    for a, b in zip(again, (ref, supp, flow)):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(pairs.get(1, 5)[2], flow)  # another epoch, another flow
+
+
+def test_pair_set_errors_name_the_setting_or_file(tmp_path, photo_frames):
+    from mindediting.data.flow_pairs import SyntheticFlowSet
+    from mindediting.data.video_io import write_png
+
+    with pytest.raises(ValueError, match="train.patch_size 48: SPyNet works on multiples of 32"):
+        SyntheticFlowSet(str(photo_frames), patch_size=48)
+    with pytest.raises(ValueError, match="train.max_shift 20.0 must not exceed train.margin 16"):
+        SyntheticFlowSet(str(photo_frames), max_shift=20.0)
+    write_png(str(tmp_path / "tiny" / "00000000.png"), np.zeros((40, 90, 3), np.uint8))
+    small = SyntheticFlowSet(str(tmp_path))
+    with pytest.raises(ValueError, match=r"tiny/00000000: frame 90x40 is smaller than patch_size \+ 2 x margin = 96"):
+        small.get(0)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no frames"):
+        SyntheticFlowSet(str(tmp_path / "empty"))
+
+
+def test_single_frame_ablation_hides_the_neighbours():
+    """A toy 'temporal' restorer (each output frame = mean of the clip) gives the clip mean normally and each frame
+    itself under eval.single_frame."""
+    from mindediting.engine.evaluator import restore_clip
+
+    lq = np.arange(4 * 1 * 2 * 2, dtype=np.float32).reshape(4, 1, 2, 2)
+    calls = []
+
+    def restore(clip):
+        calls.append(len(clip))
+        return np.repeat(clip.mean(axis=0, keepdims=True), len(clip), axis=0)
+
+    np.testing.assert_allclose(restore_clip(restore, lq, {}), np.repeat(lq.mean(0, keepdims=True), 4, 0))
+    np.testing.assert_array_equal(restore_clip(restore, lq, {"single_frame": 3}), lq)
+    assert calls == [4, 3, 3, 3, 3]
+    with pytest.raises(ValueError, match="eval.single_frame must be >= 0"):
+        restore_clip(restore, lq, {"single_frame": -1})
+
+
+@pytest.mark.slow
+def test_train_py_trains_spynet_and_basicvsr_loads_it(tmp_path, photo_frames):
+    """train.py with the spynet spec: logs EPE and the zero-flow floor at validation, writes curves.png, and its
+    exported weights are what BasicVSR's spynet_pretrained loads."""
+    import yaml
+
+    from mindediting.convert.weights import read_weights
+    from mindediting.models import build_model
+
+    cfg = yaml.safe_load(open(os.path.join(REPO, "configs", "spynet", "spynet_skvideo_train.yaml")))
+    cfg["train"].update(root=str(photo_frames), val_root=str(photo_frames), val_samples=3, batch_size=2,
+                        total_iters=4, periods=[4], log_interval=2, val_interval=2, save_interval=4)
+    cfg_path = tmp_path / "spynet.yaml"
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    run = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "train.py", "--config_path", str(cfg_path), "--output_dir", str(run),
+                           "--no_progress"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    entries = [json.loads(line) for line in open(run / "log_rank0.jsonl")]
+    losses = [e["loss"] for e in entries if "loss" in e]
+    vals = [e["val"] for e in entries if "val" in e]
+    assert len(losses) == 4 and all(np.isfinite(losses)) and len(vals) == 2
+    assert vals[0]["pairs"] == 3 and vals[0]["epe_zero_flow"] == vals[1]["epe_zero_flow"] > 0.5  # fixed pairs
+    assert os.path.getsize(run / "curves.png") > 1000
+    ckpt = run / "checkpoints" / "iter_00000004.ckpt"
+    dst = tmp_path / "spynet_fp16.ckpt"
+    export = subprocess.run([sys.executable, "src/scripts/export_weights_fp16.py", "--config", str(cfg_path),
+                             "--src", str(ckpt), "--dst", str(dst)], cwd=REPO, capture_output=True, text=True,
+                            timeout=600)
+    assert export.returncode == 0, export.stderr[-2000:]
+    net = build_model("basicvsr", mid_channels=8, num_blocks=1, spynet_pretrained=str(dst))
+    saved = read_weights(str(dst))
+    loaded = {p.name[len("spynet."):]: p.asnumpy() for p in net.spynet.get_parameters()}
+    assert set(loaded) == set(saved)
+    for name, value in saved.items():
+        np.testing.assert_array_equal(loaded[name], value.astype(np.float32))
