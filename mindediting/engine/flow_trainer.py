@@ -12,7 +12,10 @@ Recipe (``train`` section; ``configs/spynet/spynet_skvideo_train.yaml``):
   ``scale_min``, ``max_shift``, ``max_rotate``, ``max_zoom``, ``max_local``, ``gain``, ``brightness``);
 * loss ``epe``: the mean end-point error ``|flow - target|_2`` over pixels, in input pixels, of every pyramid level
   against the target average-pooled to that level (deep supervision), averaged over the six levels; validation
-  scores the final flow alone;
+  scores the final flow alone. For the first ``guided_iters`` iterations each level refines a guess of the flow
+  pooled to the level below (the target plus a smooth random error of up to ``guess_error`` pixels) instead of
+  that level's own estimate: every module learns its residual task at once, as SPyNet's levels were trained one
+  at a time on top of a working coarser level; then the chain runs as at inference;
 * torch-exact Adam (``mindspore.experimental.optim.AdamW``, no weight decay), cosine-restart learning rate as
   the video trainer (``periods``, ``restart_weights``, ``eta_min``);
 * validation every ``val_interval`` iterations: the mean EPE over ``val_samples`` fixed pairs made from the
@@ -30,7 +33,7 @@ from mindediting.engine.video_trainer import cosine_restart_lr
 logger = logging.getLogger(__name__)
 
 PAIR_KEYS = ("patch_size", "margin", "scale_min", "max_shift", "max_rotate", "max_zoom", "max_local", "gain",
-             "brightness")
+             "brightness", "guess_error")
 
 
 def end_point_error(flow, target):
@@ -51,6 +54,8 @@ class FlowTrainer(TrainLoop):
         "gain": (float, 0.3), "brightness": (float, 0.03),
         "scheduler": (str, "cosine_restart"), "periods": (list, [10000]), "restart_weights": (list, [1.0]),
         "eta_min": (float, 1e-6),
+        "guided_iters": (int, 0),  # first N iterations: each level refines a pooled guess of the flow (below)
+        "guess_error": (float, 4.0),  # largest translation error of that guess, input pixels
     })
     LOSSES = ("epe",)
     CURVE = ("epe", "validation end-point error (px)")
@@ -91,31 +96,49 @@ class FlowTrainer(TrainLoop):
         self.optimizers = {"main": AdamW(self.net.trainable_params(), lr=self.lr,
                                          betas=tuple(float(b) for b in opts["betas"]), weight_decay=0.0)}
 
-        def loss_fn(ref, supp, target):
-            # every level against the target pooled to its size, errors in input pixels, averaged over levels:
-            # with the final flow alone the coarse modules got almost no gradient and a run from scratch stayed
-            # at the zero-flow error for its first 60 iterations (the patch is a multiple of 32, so the
-            # network's resizing is the identity and pyramid_flows sees the input as it is)
-            flows = self.net.pyramid_flows(ref, supp)
-            total = 0.0
-            for level, flow in enumerate(flows):
-                factor = 2 ** (len(flows) - 1 - level)
-                goal = ops.avg_pool2d(target, factor, factor) / factor if factor > 1 else target
-                # the epsilon keeps the gradient of sqrt finite at a perfect match
-                total = total + ((((flow.astype(ms.float32) - goal) * factor) ** 2).sum(axis=1) + 1e-12).sqrt().mean()
-            return total / len(flows)
+        levels = len(self.net.basic_module)
 
-        self._step = build_step(loss_fn, [self.optimizers["main"]], self.world_size, self.jit, self.scaler)
+        def pyramid_loss(ref, supp, target, guess):
+            # every level against the target pooled to its size, errors in input pixels, averaged over levels: with
+            # the final flow alone the coarse modules got almost no gradient (a run from scratch stayed at the
+            # zero-flow error). The patch is a multiple of 32, so the network's resizing is the identity and
+            # pyramid_flows sees the input as it is.
+            def pooled(flow):
+                return [ops.avg_pool2d(flow, 2 ** (levels - 1 - k), 2 ** (levels - 1 - k)) / 2 ** (levels - 1 - k)
+                        if k < levels - 1 else flow for k in range(levels)]
+
+            goals = pooled(target)
+            flows = self.net.pyramid_flows(ref, supp, None if guess is None else pooled(guess))
+            total = 0.0
+            for level in range(levels):
+                factor = 2 ** (levels - 1 - level)
+                # the epsilon keeps the gradient of sqrt finite at a perfect match
+                error = (flows[level].astype(ms.float32) - goals[level]) * factor
+                total = total + ((error ** 2).sum(axis=1) + 1e-12).sqrt().mean()
+            return total / levels
+
+        def guided_loss(ref, supp, target, guess):
+            return pyramid_loss(ref, supp, target, guess)
+
+        def chained_loss(ref, supp, target):
+            return pyramid_loss(ref, supp, target, None)
+
+        groups = [self.optimizers["main"]]
+        self.guided_step = build_step(guided_loss, groups, self.world_size, self.jit, self.scaler)
+        self.chained_step = build_step(chained_loss, groups, self.world_size, self.jit, self.scaler)
         self._val_pairs = None
 
-    def train_step(self, ref, supp, flow):
+    def train_step(self, ref, supp, flow, guess):
         import mindspore as ms
         from mindspore import ops
 
         o = self.opts
         lr = cosine_restart_lr(self.step, self.lr, o["periods"], o["restart_weights"], o["eta_min"])
         ops.assign(self.optimizers["main"].param_groups[0]["lr"], ms.Tensor(lr, ms.float32))
-        loss = self._step(ms.Tensor(ref), ms.Tensor(supp), ms.Tensor(flow))
+        if self.step < int(o["guided_iters"]):
+            loss = self.guided_step(ms.Tensor(ref), ms.Tensor(supp), ms.Tensor(flow), ms.Tensor(guess))
+        else:
+            loss = self.chained_step(ms.Tensor(ref), ms.Tensor(supp), ms.Tensor(flow))
         self.step += 1
         return float(loss.asnumpy()), lr
 
@@ -138,7 +161,7 @@ class FlowTrainer(TrainLoop):
         self.net.set_train(False)
         errors, floors = [], []
         try:
-            for ref, supp, target in self.val_pairs():
+            for ref, supp, target, _ in self.val_pairs():
                 flow = self.net(ms.Tensor(ref[None]), ms.Tensor(supp[None])).asnumpy()
                 errors.append(end_point_error(flow, target[None]))
                 floors.append(end_point_error(np.zeros_like(flow), target[None]))

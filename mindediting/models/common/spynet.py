@@ -58,9 +58,13 @@ class SPyNet(nn.Cell):
         """Flow at the input size, which must be a multiple of 32."""
         return self.pyramid_flows(ref, supp)[-1]
 
-    def pyramid_flows(self, ref, supp):
+    def pyramid_flows(self, ref, supp, guides=None):
         """The flow of every pyramid level, coarsest (1/32 of the input) first, each in its level's pixels
-        (pre-training supervises them all: :mod:`mindediting.engine.flow_trainer`)."""
+        (pre-training supervises them all: :mod:`mindediting.engine.flow_trainer`).
+
+        ``guides`` (pre-training only): a flow per level; each level then refines the guide of the level below
+        instead of that level's own estimate, so every module learns its residual task from the start.
+        """
         n, _, h, w = ref.shape
         refs = [(ref - self.mean) / self.std]
         supps = [(supp - self.mean) / self.std]
@@ -75,8 +79,9 @@ class SPyNet(nn.Cell):
             if level == 0:
                 flow_up = flow
             else:
-                size = (flow.shape[2] * 2, flow.shape[3] * 2)
-                flow_up = ops.interpolate(flow, size=size, mode="bilinear", align_corners=True) * 2.0
+                coarse = flow if guides is None else guides[level - 1]
+                size = (coarse.shape[2] * 2, coarse.shape[3] * 2)
+                flow_up = ops.interpolate(coarse, size=size, mode="bilinear", align_corners=True) * 2.0
             warped = flow_warp(supps[level], flow_up.transpose(0, 2, 3, 1), padding_mode="border")
             flow = flow_up + self.basic_module[level](ops.cat([refs[level], warped, flow_up], axis=1))
             flows.append(flow)
