@@ -145,3 +145,41 @@ def test_train_py_trains_spynet_and_basicvsr_loads_it(tmp_path, photo_frames):
     assert set(loaded) == set(saved)
     for name, value in saved.items():
         np.testing.assert_array_equal(loaded[name], value.astype(np.float32))
+
+
+def test_show_flow_draws_the_four_panels(tmp_path, photo_frames, capsys):
+    """A SPyNet with all weights zero finds no motion: white flow panel, the same difference before and after
+    warping; a wrong-size pair is a one-line error."""
+    import cv2
+    import mindspore as ms
+
+    sys.path.insert(0, os.path.join(REPO, "src", "scripts"))
+    from show_flow import main
+
+    from mindediting.data.video_io import write_png
+    from mindediting.models import build_model
+
+    net = build_model("spynet")
+    for p in net.trainable_params():
+        p.set_data(ms.Tensor(np.zeros(p.shape, np.float32)))
+    ckpt = str(tmp_path / "zero.ckpt")
+    ms.save_checkpoint(net, ckpt)
+    frame = cv2.resize(cv2.imread(str(photo_frames / "coffee" / "00000000.png")), (64, 48))
+    write_png(str(tmp_path / "a.png"), frame, channel_order="BGR")
+    write_png(str(tmp_path / "b.png"), np.roll(frame, 2, axis=1), channel_order="BGR")
+    out = tmp_path / "flow.png"
+    assert main(["--ckpt", ckpt, "--ref", str(tmp_path / "a.png"), "--supp", str(tmp_path / "b.png"),
+                 "--output", str(out), "--scale", "1"]) in (0, None)
+    printed = capsys.readouterr().out
+    before, after = (float(v) for v in printed.split("mean |ref - supp| ")[1].split(" (of 255)")[0]
+                     .split(", after warping "))
+    assert before == after > 1.0 and "flow length mean 0.00 px" in printed
+    picture = cv2.imread(str(out))
+    assert picture.shape == (48, 4 * 64 + 3 * 2, 3)
+    assert (picture[:, 66:130] == 255).all()  # zero flow is white in the Middlebury code
+    np.testing.assert_array_equal(picture[:, :64], frame)
+    write_png(str(tmp_path / "c.png"), frame[:40], channel_order="BGR")
+    assert main(["--ckpt", ckpt, "--ref", str(tmp_path / "a.png"), "--supp", str(tmp_path / "c.png"),
+                 "--output", str(tmp_path / "bad.png")]) == 2
+    assert capsys.readouterr().err.strip().endswith("c.png: 64x40 differs from " + str(tmp_path / "a.png") + " (64x48)")
+    assert not (tmp_path / "bad.png").exists()
