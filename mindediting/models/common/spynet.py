@@ -54,6 +54,16 @@ class SPyNet(nn.Cell):
         self.mean = _image_stat(IMAGENET_MEAN)
         self.std = _image_stat(IMAGENET_STD)
 
+    def zero_flow(self):
+        """Zero the last convolution of every level, so the network outputs zero flow (frames taken as aligned)
+        and training moves it from there. For training without pretrained weights: a randomly initialised SPyNet
+        outputs a near-constant flow of a fraction of a pixel that misaligns every frame (configs/basicvsr)."""
+        for module in self.basic_module:
+            last = module.basic_module[-1].conv
+            for param in (last.weight, last.bias):
+                param.set_data(ms.Tensor(np.zeros(param.shape, np.float32)))
+        return self
+
     def compute_flow(self, ref, supp):
         """Flow at the input size, which must be a multiple of 32."""
         return self.pyramid_flows(ref, supp)[-1]
