@@ -154,6 +154,31 @@ def test_train_option_errors():
         train_options({"train": {"gt_root": "a", "lq_root": "b", "dataset": "div2k"}})
 
 
+@pytest.mark.slow
+def test_flow_init_zero_starts_spynet_at_zero_flow_and_the_sr_loss_moves_it(tmp_path):
+    """train.flow_init zero: SPyNet's output is exactly zero before the first step (frames taken as aligned), and
+    with fix_iter 0 the SR loss reaches its zeroed last layers (the gradient through a zero layer is not zero)."""
+    import mindspore as ms
+
+    from mindediting.engine.video_trainer import VideoTrainer, train_options
+
+    cfg = tiny_config(str(tmp_path / "data"), total_iters=2, fix_iter=0, flow_init="zero", val_interval=0,
+                      save_interval=2)
+    trainer = VideoTrainer(cfg, run_dir=str(tmp_path / "run"), progress=False)
+    frames = ms.Tensor(np.random.default_rng(0).random((1, 3, 32, 32), dtype=np.float32))
+    assert not trainer.net.spynet(frames, frames[:, :, ::-1]).asnumpy().any()
+    last = trainer.net.spynet.basic_module[5].basic_module[-1].conv.weight
+    trainer.train()
+    assert np.abs(last.asnumpy()).max() > 0
+    with pytest.raises(ValueError, match="train.flow_init 'random' must be model"):
+        train_options({"train": {"gt_root": "a", "lq_root": "b", "flow_init": "random"}})
+    cfg["model"] = {"name": "vrt", "args": dict(upscale=4, img_size=[2, 40, 40], window_size=[2, 8, 8], depths=[1] * 8,
+                                                indep_reconsts=[7], embed_dims=[8] * 8, num_heads=[1] * 8,
+                                                deformable_groups=2, pa_frames=2)}
+    with pytest.raises(ValueError, match="train.flow_init zero: model 'vrt' has no SPyNet to start at zero flow"):
+        VideoTrainer(cfg, run_dir=str(tmp_path / "vrt"), progress=False)
+
+
 def test_each_model_names_its_trainer_in_the_registry():
     from mindediting import registry
     from mindediting.engine.sci_trainer import SCITrainer
@@ -260,6 +285,7 @@ def test_graph_mode_training_matches_pynative(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("synchronous_pynative")
 def test_vrt_trains_with_spynet_and_deformable_convs_fixed_first(tmp_path):
     """KAIR recipe (fix_keys, spynet_lr_mult, loss_eps): SpyNet and DCN parameters stay fixed for
     fix_iter iterations and move afterwards; everything else moves from the first iteration."""

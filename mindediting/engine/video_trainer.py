@@ -7,6 +7,8 @@ Recipe (``train`` section of the config, defaults = mmagic ``basicvsr_2xb4_reds4
   weight decay 0), ``betas`` (0.9, 0.99), ``lr`` 2e-4;
 * cosine-restart schedule: ``periods`` (e.g. [300000]), ``restart_weights``, ``eta_min`` (absolute, for
   both groups), evaluated at the 0-based iteration before each update (mmcv ``CosineRestartLrUpdaterHook``);
+* ``flow_init: zero`` starts SPyNet at zero flow (:meth:`~mindediting.models.common.spynet.SPyNet.zero_flow`)
+  when no pretrained SPyNet is at hand; the default keeps it as built or loaded (``spynet_pretrained``);
 * SPyNet (``net.spynet``) frozen for the first ``fix_iter`` iterations, then trained with
   ``lr x spynet_lr_mult`` (0.125). SPyNet has its own optimizer so that, as in torch (per-parameter
   Adam step counts), its bias correction starts at its first real update. ``fix_keys`` lists the name parts
@@ -106,6 +108,7 @@ class VideoTrainer(TrainLoop):
         "eta_min": (float, 1e-7),
         "fix_iter": (int, 5000), "spynet_lr_mult": (float, 0.125),  # fix_keys frozen for fix_iter, then lr x mult
         "fix_keys": (list, ["spynet"]),
+        "flow_init": (str, "model"),  # model: SPyNet as built/loaded; zero: its last layers zeroed (zero flow)
         "recompute": (bool, False),  # recompute the activations of the top-level cells in backward (less memory)
         "sigma_min": (float, 0.0), "sigma_max": (float, 50.0), "frame_ext": (str, ".jpg"),  # davis_denoise
         "color_jitter": ((bool, int, float), False),  # vimeo_vfi
@@ -124,6 +127,9 @@ class VideoTrainer(TrainLoop):
                 raise ValueError(f"train.{key}: required (a frame folder or a .lmdb)")
         if str(opts["scheduler"]).lower() != "cosine_restart":
             raise ValueError(f"train.scheduler '{opts['scheduler']}': VideoTrainer implements cosine_restart only")
+        if opts["flow_init"] not in ("model", "zero"):
+            raise ValueError(f"train.flow_init '{opts['flow_init']}' must be model (SPyNet as built or loaded) or "
+                             "zero (its last layers zeroed: zero flow at the start)")
         if float(opts["weight_decay"]) != 0.0:
             raise ValueError(f"train.weight_decay {opts['weight_decay']}: the video recipes use Adam without "
                              "decay (0.0)")
@@ -144,6 +150,11 @@ class VideoTrainer(TrainLoop):
         self.net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
         if self.jit and hasattr(self.net, "detect_mirror"):
             self.net.detect_mirror = False
+        if opts["flow_init"] == "zero":
+            if not hasattr(getattr(self.net, "spynet", None), "zero_flow"):
+                raise ValueError(f"train.flow_init zero: model '{cfg['model']['name']}' has no SPyNet to start at "
+                                 "zero flow")
+            self.net.spynet.zero_flow()
         if opts["recompute"]:
             # the cells of the fixed phase (fix_keys: SPyNet) stay out: they are frozen for the first fix_iter steps
             for name, cell in self.net.name_cells().items():
