@@ -1,4 +1,5 @@
 """BasicVSR training: loss, schedule, SPyNet freezing, checkpoints, and an interrupted run resumed = unbroken run."""
+import contextlib
 import json
 import math
 import os
@@ -185,12 +186,28 @@ def test_each_model_names_its_trainer_in_the_registry():
     from mindediting.engine.spike_trainer import SpikeTrainer
     from mindediting.engine.video_trainer import VideoTrainer
 
+    from mindediting.engine.flow_trainer import FlowTrainer
+
     trainers = {name: registry.get(name).entry("trainer", "training") for name in
-                ("basicvsr", "vrt", "metasci", "efficientsci", "qsci", "spikling")}
+                ("basicvsr", "vrt", "metasci", "efficientsci", "qsci", "spikling", "spynet")}
     assert trainers == {"basicvsr": VideoTrainer, "vrt": VideoTrainer, "metasci": SCITrainer,
-                        "efficientsci": SCITrainer, "qsci": SCITrainer, "spikling": SpikeTrainer}
-    with pytest.raises(ValueError, match=r"model 'spynet' \(flow\) has no trainer: training is not available"):
-        registry.get("spynet").entry("trainer", "training")
+                        "efficientsci": SCITrainer, "qsci": SCITrainer, "spikling": SpikeTrainer,
+                        "spynet": FlowTrainer}
+    with no_trainer_model() as name:
+        with pytest.raises(ValueError, match=rf"model '{name}' \(flow\) has no trainer: training is not available"):
+            registry.get(name).entry("trainer", "training")
+
+
+@contextlib.contextmanager
+def no_trainer_model():
+    """A registered model without a trainer (every built-in model has one)."""
+    from mindediting import registry
+
+    spec = registry.register(registry.get("spynet").replace(name="spynet_untrainable", trainer=None))
+    try:
+        yield spec.name
+    finally:
+        registry.unregister(spec.name)
 
 
 def _config_error(tmp_path, cfg):
@@ -236,8 +253,9 @@ def test_a_key_the_chosen_trainer_does_not_read_is_refused(tmp_path):
     assert message == f"unknown key 'train.fix_iter' for SCITrainer (valid: {', '.join(SCITrainer.SCHEMA)})"
     assert _config_error(tmp_path, {"model": {"name": "spikling"}, "train": {"window": "all"}}) == \
         "'train.window' should be int, got str ('all')"
-    assert _config_error(tmp_path, {"model": {"name": "spynet"}, "train": {"lr": 1e-3}}) == \
-        "model 'spynet' (flow) has no trainer: training is not available for it"
+    with no_trainer_model() as name:
+        assert _config_error(tmp_path, {"model": {"name": name}, "train": {"lr": 1e-3}}) == \
+            f"model '{name}' (flow) has no trainer: training is not available for it"
     # the trainers refuse the same keys when built from a dict that never went through load_config
     with pytest.raises(ValueError, match=r"^unknown key 'train.crop_size' for VideoTrainer \(valid: output_dir, "):
         VideoTrainer.options({"train": {"gt_root": "a", "lq_root": "b", "crop_size": 64}})
