@@ -8,7 +8,7 @@ unless --ckpt is given; speed and memory do not depend on the weights.
     python benchmarks/bench_vrt.py --frames 6 --tiles 6,64 6,128 --mode pynative graph
 
 Modes (``--mode``, several allowed): ``pynative``; ``graph`` (GRAPH_MODE context: the whole construct is
-compiled; fails for VRT, see configs/vrt/README.md); ``hybrid`` (PyNative with the TMSA blocks and fusions
+compiled; configs/vrt/README.md, Execution mode); ``hybrid`` (PyNative with the TMSA blocks and fusions
 graph-compiled by ``jit_stage_cells`` below); ``pynative_sync`` / ``hybrid_sync``: the same with
 ``ms.set_context(pynative_synchronize=True)`` (PyNative ops run on the calling thread instead of MindSpore's
 asynchronous launch queue, whose worker threads cost CPU time on this box).
@@ -190,8 +190,7 @@ def jit_stage_cells(cell):
     """Graph-compile (``ms.jit``) every TMSA block and GEGLU fusion (``pa_fuse``) inside ``cell``, while the frame
     loops, the memory-bounding groups and the flows stay in PyNative. Each compiles on its first call per input
     shape and is reused later; outputs equal PyNative's (same kernels). The deformable alignment stays in
-    PyNative (its list arguments would recompile it on every call) and so does SpyNet (compiled, its list of
-    multi-level flows came back misordered). Returns the compiled cells.
+    PyNative (its list arguments would recompile it on every call) and so does SpyNet. Returns the compiled cells.
 
     Not wired to ``system.mode: hybrid`` (VRT has no ``jit_stages``): on the official 001 model it gave no gain
     over synchronous PyNative (50.5 vs 53.1 CPU s per forward after compiling) but cost 155 CPU s of compilation

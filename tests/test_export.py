@@ -56,8 +56,9 @@ def assert_mindir_round_trip(tmp_path, name, args, input_shape, output_shape, of
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("synchronous_pynative")
 def test_vrt_mindir_round_trip(tmp_path):
-    """A small VRT x2 (pa_frames 2: SpyNet, deformable alignment, mutual attention) exports and reloads."""
+    """A small VRT x2 (pa_frames 2: SpyNet, deformable alignment, window attention) exports and reloads."""
     args = dict(upscale=2, img_size=[4, 40, 40], window_size=[2, 8, 8], depths=[1] * 8, indep_reconsts=[7],
                 embed_dims=[12] * 8, num_heads=[1] * 8, deformable_groups=2)
     assert_mindir_round_trip(tmp_path, "vrt", args, (1, 4, 3, 40, 40), (1, 4, 3, 80, 80), offset_std=0.01, seed=1)

@@ -83,7 +83,7 @@ def _worker(case, ckpt=None):
         from mindediting.engine.runtime import load_network
 
         tile = TILE_1080P
-        cfg = load_config(CONFIG_001)
+        cfg = load_config(CONFIG_001, ["system.mode=pynative"])  # eval.py --mode pynative, VRT's inference mode
         clip = real_lr_clip(tile[0], tile[1], tile[2])
         model, window = load_network(cfg, ckpt), cfg["model"]["args"]["window_size"]
         shapes = []

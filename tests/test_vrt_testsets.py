@@ -252,7 +252,9 @@ def test_eval_vrt_checkpoint_on_vid4_layout(tmp_path, frames, capsys):
     cfg = _config(tmp_path, "003_VRT_videosr_bi_Vimeo_7frames.yaml", model={"args": TINY_X4},
                   data={"root": str(tmp_path / "Vid4")}, eval={"tile": [0, 0, 0], "tile_overlap": [0, 0, 0]})
     out = tmp_path / "out"
-    code = eval_script.main(["--config_path", cfg, "--ckpt", str(tmp_path / "tiny.ckpt"), "--output_dir", str(out)])
+    # as the model card runs VRT's eval: PyNative (the config's graph mode is for training; compiled, 120 s here)
+    code = eval_script.main(["--config_path", cfg, "--ckpt", str(tmp_path / "tiny.ckpt"), "--mode", "pynative",
+                             "--output_dir", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
     assert printed.startswith(f"vrt ({tmp_path / 'tiny.ckpt'}), blend tiling (upstream VRT test_video)\n")

@@ -200,6 +200,10 @@ class VideoTrainer(TrainLoop):
         from mindspore import ops
 
         lr = self.lr_at(self.step)
+        if hasattr(self.net, "seed_random"):
+            # the network's random draws (VRT stochastic depth) follow the iteration seed the loop set; ops.rand
+            # in a compiled step would keep the seed it was compiled with
+            self.net.seed_random(ms.get_seed())
         # ops.assign, not Parameter.set_data: after the optimizer's first call set_data no longer reaches it
         ops.assign(self.optimizers["main"].param_groups[0]["lr"], ms.Tensor(lr, ms.float32))
         lq, gt = ms.Tensor(lq), ms.Tensor(gt)

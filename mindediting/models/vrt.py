@@ -21,7 +21,7 @@ from mindspore.common.initializer import Uniform, Zero, initializer
 from mindediting.models.common.deform_conv import deform_conv2d
 from mindediting.models.common.flow_warp import flow_warp
 from mindediting.models.common.vrt_spynet import SpyNet
-from mindediting.models.common.window_attention import TMSAG, MlpGEGLU, apply_by_tokens
+from mindediting.models.common.window_attention import TMSAG, DropPath, MlpGEGLU, apply_by_tokens, seed_drop_path
 
 
 # Inference memory bound (outputs do not depend on it): the x4 reconstruction head runs on groups of frames
@@ -223,7 +223,8 @@ class Stage(nn.Cell):
         x_backward = [ops.zeros_like(x[:, -1])]
         for i in range(n - 1, 0, -1):
             x_i, flow = x[:, i], flows_backward[0][:, i - 1]
-            x_backward.insert(0, self.pa_deform(x_i, [_warp(x_i, flow)], x[:, i - 1], [flow]))
+            x_backward.append(self.pa_deform(x_i, [_warp(x_i, flow)], x[:, i - 1], [flow]))
+        x_backward = x_backward[::-1]
         x_forward = [ops.zeros_like(x[:, 0])]
         for i in range(0, n - 1):
             x_i, flow = x[:, i], flows_forward[0][:, i]
@@ -240,7 +241,8 @@ class Stage(nn.Cell):
             else:
                 x_ii, flow2 = x[:, i], flows_backward[1][:, i - 2]
             warped = [_warp(x_i, flow1), _warp(x_ii, flow2)]
-            x_backward.insert(0, self.pa_deform(ops.cat([x_i, x_ii], 1), warped, x[:, i - 2], [flow1, flow2]))
+            x_backward.append(self.pa_deform(ops.cat([x_i, x_ii], 1), warped, x[:, i - 2], [flow1, flow2]))
+        x_backward = x_backward[::-1]
         x_forward = [ops.zeros_like(x[:, 0])]
         for i in range(-1, n - 2):
             x_i, flow1 = x[:, i + 1], flows_forward[0][:, i + 1]
@@ -268,8 +270,9 @@ class Stage(nn.Cell):
                 x_ii, flow2 = x[:, i - 1], flows_backward[1][:, i - 3]
                 x_iii, flow3 = x[:, i], flows_backward[2][:, i - 3]
             warped = [_warp(x_i, flow1), _warp(x_ii, flow2), _warp(x_iii, flow3)]
-            x_backward.insert(0, self.pa_deform(ops.cat([x_i, x_ii, x_iii], 1), warped, x[:, i - 3],
-                                                [flow1, flow2, flow3]))
+            x_backward.append(self.pa_deform(ops.cat([x_i, x_ii, x_iii], 1), warped, x[:, i - 3],
+                                             [flow1, flow2, flow3]))
+        x_backward = x_backward[::-1]
         x_forward = [zero_x]
         for i in range(0, n - 1):
             x_i, flow1 = x[:, i], flows_forward[0][:, i]
@@ -335,7 +338,9 @@ class VRT(nn.Cell):
                 embed_dims[i], img_size, depths[i], num_heads[i],
                 [1, window_size[1], window_size[2]] if i in indep_reconsts else window_size, mlp_ratio, qkv_bias,
                 qk_scale, dpr[sum(depths[:i]):sum(depths[:i + 1])], ckpt_attn[i], ckpt_ffn[i]))
-        self.stage8 = nn.CellList(stage8)
+        # a SequentialCell, not a CellList: Cell.recompute() (train.recompute) adds a child cell to the container,
+        # which a CellList then iterates too (KeyError in graph compilation)
+        self.stage8 = nn.SequentialCell(stage8)
         self.norm = nn.LayerNorm((embed_dims[-1],), epsilon=1e-5)
         self.conv_after_body = nn.Dense(embed_dims[-1], embed_dims[0])
         if pa_frames:
@@ -350,12 +355,20 @@ class VRT(nn.Cell):
             num_feat = 64
             self.linear_fuse = _conv2d(embed_dims[0] * img_size[0], num_feat, 1, 0)
             self.conv_last = _conv2d(num_feat, out_chans, 7, 0)
+        # stochastic depth: each DropPath draws its own stream of the per-iteration seed (seed_random)
+        for stream, cell in enumerate(c for _, c in self.cells_and_names() if isinstance(c, DropPath)):
+            cell.stream = stream
 
     # Runtime hint read by mindediting.engine.runtime.load_network (system.pynative_synchronize overrides it):
     # PyNative ops on the calling thread instead of MindSpore's asynchronous launch queue. Same numbers; on the
     # 2-core CPU box the queue's worker threads doubled the time (001 model on 6x64x64: 102 -> 65 CPU s, 92 -> 44 s).
     # No jit_stages(): system.mode hybrid runs VRT in PyNative (benchmarks/bench_vrt.py jit_stage_cells: why).
     pynative_synchronize = True
+
+    @staticmethod
+    def seed_random(seed):
+        """Set the stochastic-depth seed; the trainer calls it with each iteration's seed."""
+        seed_drop_path(seed)
 
     def check_input(self, x):
         if x.ndim != 5:
@@ -437,11 +450,11 @@ class VRT(nn.Cell):
         d = flows_forward[0].shape[1]
         backward2 = []
         for flows in flows_backward:
-            items = []
+            items = []  # appended, then reversed: one list per level grown by insert(0, ...) failed to compile
             for i in range(d - 1, 0, -1):
                 f1, f2 = flows[:, i - 1], flows[:, i]
-                items.insert(0, f1 + _warp(f2, f1))
-            backward2.append(ops.stack(items, 1))
+                items.append(f1 + _warp(f2, f1))
+            backward2.append(ops.stack(items[::-1], 1))
         forward2 = []
         for flows in flows_forward:
             items = []
@@ -459,8 +472,8 @@ class VRT(nn.Cell):
             items = []
             for i in range(d - 1, 0, -1):
                 f1, f2 = flows2[:, i - 1], flows[:, i + 1]
-                items.insert(0, f1 + _warp(f2, f1))
-            backward3.append(ops.stack(items, 1))
+                items.append(f1 + _warp(f2, f1))
+            backward3.append(ops.stack(items[::-1], 1))
         forward3 = []
         for flows, flows2 in zip(flows_forward, flows_forward2):
             items = []
@@ -476,7 +489,8 @@ class VRT(nn.Cell):
         zeros = ops.tile(ops.zeros_like(x[:, -1]), (1, 4, 1, 1))
         x_backward = [zeros]
         for i in range(n - 1, 0, -1):
-            x_backward.insert(0, _warp(x[:, i], flows_backward[:, i - 1], "nearest4"))
+            x_backward.append(_warp(x[:, i], flows_backward[:, i - 1], "nearest4"))
+        x_backward = x_backward[::-1]
         x_forward = [zeros]
         for i in range(0, n - 1):
             x_forward.append(_warp(x[:, i], flows_forward[:, i], "nearest4"))
@@ -490,9 +504,7 @@ class VRT(nn.Cell):
         x = self.stage5(x4, flows_backward[2::4], flows_forward[2::4])
         x = self.stage6(x + x3, flows_backward[1::4], flows_forward[1::4])
         x = self.stage7(x + x2, flows_backward[0::4], flows_forward[0::4])
-        x = x + x1
-        for layer in self.stage8:
-            x = layer(x)
+        x = self.stage8(x + x1)
         return self.norm(x.transpose(0, 2, 3, 4, 1)).transpose(0, 4, 1, 2, 3)
 
 

@@ -47,16 +47,18 @@ class SpyNet(nn.Cell):
         self.std = Tensor(np.array(STD, np.float32).reshape(1, 3, 1, 1))
 
     def _pyramid(self, img):
+        # coarsest first; appended, then reversed: with list.insert(0, ...) the compiled graph of a step (SpyNet runs
+        # twice in it, for VRT's backward and forward flows) mixed up the levels (MindSpore 2.10)
         levels = [(img - self.mean) / self.std]
         for _ in range(5):
-            levels.insert(0, ops.avg_pool2d(levels[0], kernel_size=2, stride=2))
-        return levels
+            levels.append(ops.avg_pool2d(levels[-1], kernel_size=2, stride=2))
+        return levels[::-1]
 
     def process(self, ref, supp, w, h, w_floor, h_floor):
         refs, supps = self._pyramid(ref), self._pyramid(supp)
         n = ref.shape[0]
         flow = ops.zeros((n, 2, refs[0].shape[2] // 2, refs[0].shape[3] // 2), ref.dtype)
-        flows = []
+        flows = []  # returned finest first; appended, then reversed (with insert(0, ...) misordered once compiled)
         for level in range(len(refs)):
             hl, wl = refs[level].shape[2:]
             up = ops.interpolate(flow, size=(flow.shape[2] * 2, flow.shape[3] * 2), mode="bilinear",
@@ -70,8 +72,8 @@ class SpyNet(nn.Cell):
                 out = ops.interpolate(flow, size=(h // scale, w // scale), mode="bilinear", align_corners=False)
                 factor = Tensor(np.array([(w // scale) / (w_floor // scale), (h // scale) / (h_floor // scale)],
                                          np.float32).reshape(1, 2, 1, 1))
-                flows.insert(0, out * factor)
-        return flows
+                flows.append(out * factor)
+        return flows[::-1]
 
     def construct(self, ref, supp):
         if ref.shape != supp.shape:

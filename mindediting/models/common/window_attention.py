@@ -229,19 +229,57 @@ class WindowAttention(nn.Cell):
         return permute_rows(ops.bmm(attn, v.reshape(-1, n, hd)).reshape(b, heads, n, hd), (0, 2, 1)).reshape(b, n, c)
 
 
+# Stochastic depth does not use ``ops.rand``: a compiled graph fixes that op's seed when it compiles (``ms.set_seed``
+# between steps does not reach it) and a recomputed block would draw again. Its uniforms are a hash of (this seed,
+# the DropPath's stream number, the sample index) instead: the trainer sets the seed every iteration
+# (:func:`seed_drop_path`), so PyNative and graph mode draw the same masks, a resumed run repeats the unbroken run's
+# masks, and recomputation reproduces the forward's. A Parameter outside the network: not in its checkpoints.
+DROP_PATH_SEED = ms.Parameter(Tensor(0, ms.int64), name="drop_path_seed", requires_grad=False)
+_MASK32 = 0xFFFFFFFF
+
+
+def seed_drop_path(seed):
+    """Set the stochastic-depth seed (a non-negative int below 2^63; None counts as 0)."""
+    ops.assign(DROP_PATH_SEED, Tensor(int(seed or 0), ms.int64))
+
+
+def _hash32(x):
+    """Integer hash of int64 values in [0, 2^32) (``lowbias32``; multipliers below 2^31, so no int64 overflow)."""
+    x = ops.bitwise_xor(x, ops.bitwise_right_shift(x, 16))
+    x = ops.bitwise_and(x * 0x21F0AAAD, _MASK32)
+    x = ops.bitwise_xor(x, ops.bitwise_right_shift(x, 15))
+    x = ops.bitwise_and(x * 0x735A2D97, _MASK32)
+    return ops.bitwise_xor(x, ops.bitwise_right_shift(x, 15))
+
+
+def hashed_uniform(n, stream):
+    """``n`` float32 uniforms in [0, 1) (multiples of 2^-24) of (:data:`DROP_PATH_SEED`, ``stream``, index)."""
+    key = _hash32(ops.bitwise_and(DROP_PATH_SEED, _MASK32))
+    key = _hash32(ops.bitwise_xor(key, ops.bitwise_and(ops.bitwise_right_shift(DROP_PATH_SEED, 32), _MASK32)))
+    key = _hash32(ops.bitwise_xor(key, stream & _MASK32))
+    key = _hash32(ops.bitwise_and(key + _hash32(ops.arange(n, dtype=ms.int64)), _MASK32))
+    return ops.bitwise_right_shift(key, 8).astype(ms.float32) * (2.0 ** -24)
+
+
 class DropPath(nn.Cell):
-    """Stochastic depth per sample; identity in inference mode."""
+    """Stochastic depth per sample (x / keep * floor(keep + U[0, 1)), as timm); identity in inference mode.
+
+    ``stream`` numbers the instance (VRT numbers its DropPaths in order); ``construct(x, part)`` draws the stream
+    ``2 * stream + part``, so the two uses in a TMSA block (attention, feed-forward) draw independently.
+    """
 
     def __init__(self, drop_prob=0.0):
         super().__init__()
         self.drop_prob = float(drop_prob)
+        self.stream = 0
 
-    def construct(self, x):
+    def construct(self, x, part=0):
         if self.drop_prob == 0.0 or not self.training:
             return x
         keep = 1.0 - self.drop_prob
         shape = (x.shape[0],) + (1,) * (x.ndim - 1)
-        return x / keep * ops.floor(keep + ops.rand(shape, dtype=x.dtype))
+        u = hashed_uniform(x.shape[0], 2 * self.stream + part).reshape(shape).astype(x.dtype)
+        return x / keep * ops.floor(keep + u)
 
 
 class TMSA(nn.Cell):
@@ -300,7 +338,7 @@ class TMSA(nn.Cell):
         return ops.cat(outs, 0)
 
     def forward_part2(self, x):
-        return self.drop_path(apply_by_tokens(self._ffn, x))
+        return self.drop_path(apply_by_tokens(self._ffn, x), 1)
 
     def _ffn(self, x):
         return self.mlp(self.norm2(x))
