@@ -97,6 +97,7 @@ class FlowTrainer(TrainLoop):
                                          betas=tuple(float(b) for b in opts["betas"]), weight_decay=0.0)}
 
         levels = len(self.net.basic_module)
+        factors = [2 ** (levels - 1 - level) for level in range(levels)]  # input pixels per level pixel
 
         def pyramid_loss(ref, supp, target, guess):
             # every level against the target pooled to its size, errors in input pixels, averaged over levels: with
@@ -104,14 +105,12 @@ class FlowTrainer(TrainLoop):
             # zero-flow error). The patch is a multiple of 32, so the network's resizing is the identity and
             # pyramid_flows sees the input as it is.
             def pooled(flow):
-                return [ops.avg_pool2d(flow, 2 ** (levels - 1 - k), 2 ** (levels - 1 - k)) / 2 ** (levels - 1 - k)
-                        if k < levels - 1 else flow for k in range(levels)]
+                return [ops.avg_pool2d(flow, f, f) / f if f > 1 else flow for f in factors]
 
             goals = pooled(target)
             flows = self.net.pyramid_flows(ref, supp, None if guess is None else pooled(guess))
             total = 0.0
-            for level in range(levels):
-                factor = 2 ** (levels - 1 - level)
+            for level, factor in enumerate(factors):
                 # the epsilon keeps the gradient of sqrt finite at a perfect match
                 error = (flows[level].astype(ms.float32) - goals[level]) * factor
                 total = total + ((error ** 2).sum(axis=1) + 1e-12).sqrt().mean()
@@ -153,19 +152,21 @@ class FlowTrainer(TrainLoop):
             pairs = SyntheticFlowSet(self.opts["val_root"], seed=self.seed, **self.pair_args)
             # more pairs than frames: each frame again with the draws of a later epoch
             self._val_pairs = [pairs.get(i % len(pairs), i // len(pairs)) for i in range(int(self.opts["val_samples"]))]
+            # the floor a network that finds no motion reaches on these pairs
+            self._zero_flow_epe = float(np.mean([end_point_error(np.zeros_like(t[None]), t[None])
+                                                 for _, _, t, _ in self._val_pairs]))
         return self._val_pairs
 
     def validate(self):
         import mindspore as ms
 
         self.net.set_train(False)
-        errors, floors = [], []
+        pairs = self.val_pairs()
+        errors = []
         try:
-            for ref, supp, target, _ in self.val_pairs():
+            for ref, supp, target, _ in pairs:
                 flow = self.net(ms.Tensor(ref[None]), ms.Tensor(supp[None])).asnumpy()
                 errors.append(end_point_error(flow, target[None]))
-                floors.append(end_point_error(np.zeros_like(flow), target[None]))
         finally:
             self.net.set_train(True)
-        return {"epe": float(np.mean(errors)), "epe_zero_flow": float(np.mean(floors)),
-                "pairs": float(len(errors))}
+        return {"epe": float(np.mean(errors)), "epe_zero_flow": self._zero_flow_epe, "pairs": float(len(errors))}
