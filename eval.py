@@ -40,7 +40,7 @@ def main(argv=None):
         if output_dir:
             # before scoring: a table computed for an hour must not be lost to a read-only folder at the end
             check_writable_dir(output_dir, "eval output folder", create=False)
-        setup_runtime(cfg, args)
+        setup_runtime(cfg, args, inference=True)
         evaluate(cfg, ckpt=args.ckpt, output_dir=output_dir)
 
     return run_cli(run)

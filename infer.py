@@ -65,7 +65,7 @@ def main(argv=None):
     def run():
         cfg = load_config(args.config_path, args.overrides)
         infer = registry.get(cfg["model"]["name"]).entry("inference", "infer.py")
-        setup_runtime(cfg, args)
+        setup_runtime(cfg, args, inference=True)
         args.progress = not args.no_progress
         infer(cfg, args)
 

@@ -62,6 +62,7 @@ SCHEMA = {
     "system": {
         "device_target": str,  # CPU | GPU | Ascend
         "mode": str,  # pynative | graph | hybrid (PyNative loop, graph-compiled stages)
+        "infer_mode": str,  # mode of eval.py and infer.py when it differs from training's (default: mode)
         "device_id": int,
         "seed": int,
         "pynative_synchronize": bool,  # PyNative ops run synchronously (default: the model's hint, VRT true)
@@ -71,6 +72,7 @@ SCHEMA = {
 CHOICES = {
     ("system", "device_target"): ("CPU", "GPU", "Ascend"),
     ("system", "mode"): ("pynative", "graph", "hybrid"),
+    ("system", "infer_mode"): ("pynative", "graph", "hybrid"),
     ("eval", "convert_to"): ("rgb", "y"),
 }
 

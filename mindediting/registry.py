@@ -186,7 +186,8 @@ register(ModelSpec(
     # benchmarks/measure_infer_memory.py, 001 (x4 SR, 30.7 M parameters, the largest), random weights, PyNative,
     # chunks of 6 real frames: 1902 MB at 64x64 and 2940 MB at 80x80, which VRT pads to 128x128 (8x8 windows at 1/8
     # scale), so pixels count after padding to 64. Not measured: 005-008 (96-120 channels at the input size) and
-    # 002-004 (more frames aligned in parallel). Graph mode compiles for ~10 GB.
+    # 002-004 (more frames aligned in parallel). PyNative only: a compiled VRT holds more (tiny x4: 3.7 GB in graph
+    # mode against 1.4 GB; configs/vrt/README.md, Execution mode), the official size compiled was not measured.
     # The baseline loads no network: BasicVSR's bicubic figures.
     infer_memory=dict(floor_mb=1600, kb_per_pixel=14.5, min_chunk=6, min_tile=64, pad_multiple=64,
                       modes=("pynative",), baseline=dict(floor_mb=490, kb_per_pixel=0.7, min_chunk=2, pad_multiple=1)),

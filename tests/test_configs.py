@@ -62,3 +62,30 @@ def test_setup_runtime_fills_an_empty_system_section():
     for cfg in ({"model": {"name": "basicvsr"}}, {"model": {"name": "basicvsr"}, "system": None}):
         setup_runtime(cfg, argparse.Namespace(device_target=None, mode=None))
         assert cfg["system"]["device_target"] == "CPU" and cfg["system"]["mode"] == "pynative"
+
+
+def test_infer_mode_is_the_mode_of_eval_and_infer_and_mode_overrides_it(tmp_path):
+    """``system.infer_mode`` (VRT: graph for training, PyNative for eval.py / infer.py) is used only by the inference
+    scripts; ``--mode`` comes first for both; a wrong value names the key."""
+    import argparse
+
+    import mindspore as ms
+
+    from mindediting.engine.runtime import setup_runtime
+
+    no_flags = argparse.Namespace(device_target=None, mode=None)
+    path = os.path.join(REPO, "configs", "vrt", "001_VRT_videosr_bi_REDS_6frames.yaml")
+    try:
+        for inference, flags, expected in ((False, no_flags, "graph"), (True, no_flags, "pynative"),
+                                           (True, argparse.Namespace(device_target=None, mode="graph"), "graph")):
+            cfg = load_config(path)
+            setup_runtime(cfg, flags, inference=inference)
+            assert cfg["system"]["mode"] == expected, (inference, flags)
+            assert ms.get_context("mode") == (ms.GRAPH_MODE if expected == "graph" else ms.PYNATIVE_MODE)
+    finally:
+        ms.set_context(mode=ms.PYNATIVE_MODE)
+    with pytest.raises(ConfigError, match="'system.infer_mode' is 'eager'"):
+        load_config(path, ["system.infer_mode=eager"])
+    for config in glob.glob(os.path.join(REPO, "configs", "vrt", "0*.yaml")):
+        system = load_config(config)["system"]
+        assert (system["mode"], system["infer_mode"]) == ("graph", "pynative"), config

@@ -2,12 +2,15 @@
 import logging
 
 
-def setup_runtime(cfg, args=None):
+def setup_runtime(cfg, args=None, inference=False):
     """Apply ``--device_target``/``--mode`` (or the config's ``system`` section) to MindSpore's context.
 
     ``system.mode`` means the same everywhere: ``pynative``; ``graph`` (MindSpore GRAPH_MODE: whole networks,
     or whole training steps, compiled); ``hybrid`` (PyNative context with the model's compiled stages,
-    ``jit_stages``; an inference mode). The resolved values are written back into ``cfg['system']``.
+    ``jit_stages``; an inference mode). ``inference`` (eval.py, infer.py): ``system.infer_mode`` comes before
+    ``system.mode``, for configs that both train and evaluate a model whose fastest exact modes differ (VRT trains
+    compiled, but a compiled VRT is rebuilt for every input shape). ``--mode`` comes before both. The resolved
+    values are written back into ``cfg['system']`` (``mode``: the one in use).
     """
     import mindspore as ms
 
@@ -15,7 +18,8 @@ def setup_runtime(cfg, args=None):
         cfg["system"] = {}  # absent or empty (None) in the YAML
     system = cfg["system"]
     device = getattr(args, "device_target", None) or system.get("device_target") or "CPU"
-    mode = getattr(args, "mode", None) or system.get("mode") or "pynative"
+    mode = (getattr(args, "mode", None) or (inference and system.get("infer_mode")) or system.get("mode")
+            or "pynative")
     system.update(device_target=device, mode=mode)
     device_id = system.get("device_id")
     try:

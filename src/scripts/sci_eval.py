@@ -33,7 +33,7 @@ def main(argv=None):
 
     def body():
         cfg = load_config(args.config_path, args.overrides)
-        setup_runtime(cfg, args)
+        setup_runtime(cfg, args, inference=True)
         evaluate(cfg, ckpt=args.ckpt, output_dir=args.output_dir)
 
     # the default user errors: the config, data and checkpoint errors are ValueErrors, and so is an unusable
