@@ -69,6 +69,40 @@ def test_dataset_script_writes_reds_layout_with_matlab_bicubic_lr(tmp_path):
     assert bad.stderr.strip() == "error: clip 'carphone_pristine' is in both --train_clips and --val_clips"
 
 
+def test_dataset_script_adds_training_pans_over_other_photographs(tmp_path):
+    """--train_pans: pans over grey or colour photographs join train/ as clips of their own, each on its own path;
+    a held-out photograph (--photos) cannot be one of them."""
+    import skimage.data
+
+    from make_skvideo_sr_dataset import PAN_SIZE, pan_offsets
+
+    script = os.path.join(REPO, "src", "scripts", "make_skvideo_sr_dataset.py")
+    cmd = [sys.executable, script, "--output", str(tmp_path), "--train_clips", "--val_clips", "--photos",
+           "--train_pans", "camera", "--train_pan_count", "2", "--pan_frames", "2"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(os.listdir(tmp_path / "train" / "gt")) == ["pan_camera_0", "pan_camera_1"]
+    camera = skimage.data.camera()
+    h, w = PAN_SIZE
+    corners = []
+    for k in range(2):
+        corners += [tuple(c) for c in pan_offsets(f"pan_camera_{k}", 2, (camera.shape[0] - h, camera.shape[1] - w))]
+        for i, (top, left) in enumerate(corners[-2:]):
+            gt = cv2.imread(str(tmp_path / "train" / "gt" / f"pan_camera_{k}" / f"{i:08d}.png"))
+            lq = cv2.imread(str(tmp_path / "train" / "lq_x4" / f"pan_camera_{k}" / f"{i:08d}.png"))
+            for channel in range(3):  # grey as grey RGB
+                np.testing.assert_array_equal(gt[..., channel], camera[top:top + h, left:left + w])
+            np.testing.assert_array_equal(lq, matlab_bicubic_x4(gt))
+    assert len(set(corners)) == 4  # two pans on different paths
+    bad = subprocess.run(cmd + ["--photos", "camera"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == "error: photograph 'camera' is in both --train_pans and --photos (held out)"
+    bad = subprocess.run(cmd[:-4] + ["horse"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == ("error: --train_pans: skimage.data.horse is not an 8-bit grey or RGB photograph "
+                                  "(shape (328, 400), bool)")
+
+
 def test_crop_to_multiple_and_rounding():
     from make_skvideo_sr_dataset import bi_downsample, crop_to_multiple
 

@@ -15,6 +15,12 @@ Layout written (``<frame:08d>.png``, the layout ``train.dataset: reds`` and ``da
                                                each: the held-out set of SPyNet pre-training (configs/spynet)
     <output>/pans/gt/<name>/00000000.png       --pan_frames frames of a camera pan over each photograph, and
     <output>/pans/lq_x4/<name>/...              their BIx4 LR: validation clips with real texture and known motion
+    <output>/train/{gt,lq_x4}/pan_<name>_<k>/   --train_pans: --train_pan_count pans over each of these other
+                                               photographs join the training clips (grey ones as grey RGB)
+
+Why training pans: the two training clips barely move (median optical flow between consecutive LR frames 0.2 px
+on bigbuckbunny, 0.1 px on carphone, OpenCV DIS; bikes: 0.5 px, 90th percentile 4.6 px), so a network trained on
+them alone sees almost no sub-pixel motion to learn from its neighbours.
 
 Training clips default to ``bigbuckbunny`` (1280x720, 132 frames, animation) and ``carphone_pristine``
 (176x144, 120 frames, real camera footage); ``bikes`` (640x272, 250 frames, real footage) is held out.
@@ -98,15 +104,20 @@ def make_clip(video, gt_dir, lq_dir, scale=4, max_frames=0, progress=None):
     return count
 
 
-def photo(name):
-    """A colour photograph of ``skimage.data`` as RGB uint8."""
+def photo(name, option="--photos", grey_ok=False):
+    """A photograph of ``skimage.data`` as RGB uint8 (a grey one repeated over the channels when ``grey_ok``)."""
     import skimage.data
 
     if not hasattr(skimage.data, name):
-        raise ValueError(f"--photos: skimage.data has no image '{name}'")
-    image = np.asarray(getattr(skimage.data, name)())
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"--photos: skimage.data.{name} is not an RGB photograph (shape {image.shape})")
+        raise ValueError(f"{option}: skimage.data has no image '{name}'")
+    image = getattr(skimage.data, name)()
+    image = np.asarray(image[0] if isinstance(image, tuple) else image)  # stereo pairs: the left view
+    if grey_ok and image.ndim == 2 and image.dtype == np.uint8:
+        image = np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        kind = "8-bit grey or RGB" if grey_ok else "RGB"
+        raise ValueError(f"{option}: skimage.data.{name} is not an {kind} photograph (shape {image.shape}, "
+                         f"{image.dtype})")
     return image
 
 
@@ -122,21 +133,41 @@ def pan_offsets(name, frames, room):
     return np.clip(np.round(path), 0, room).astype(int)
 
 
-def make_photo(name, output, scale, pan_frames):
-    """``photos/<name>/00000000.png`` and the pan ``pans/{gt,lq_x<scale>}/<name>/<frame>.png`` (BGR on disk)."""
-    image = photo(name)
-    write_png(os.path.join(output, "photos", name, "00000000.png"), image, channel_order="RGB")
+def pan_photo(name, option="--photos", grey_ok=False):
+    """:func:`photo`, checked to hold a pan window of :data:`PAN_SIZE`."""
+    image = photo(name, option, grey_ok)
+    h, w = PAN_SIZE
+    if image.shape[0] < h or image.shape[1] < w:
+        raise ValueError(f"{option}: skimage.data.{name} ({image.shape[1]}x{image.shape[0]}) is smaller than the "
+                         f"pan window {w}x{h}")
+    return image
+
+
+def make_pan(image, seed_name, gt_dir, lq_dir, scale, frames):
+    """``frames`` windows of :data:`PAN_SIZE` moving over ``image`` (path: :func:`pan_offsets` of ``seed_name``),
+    written as ``gt_dir/<frame>.png`` and their BIx``scale`` LR as ``lq_dir/<frame>.png`` (BGR on disk)."""
     h, w = PAN_SIZE
     room = (image.shape[0] - h, image.shape[1] - w)
-    if min(room) < 0:
-        raise ValueError(f"--photos: skimage.data.{name} ({image.shape[1]}x{image.shape[0]}) is smaller than the "
-                         f"pan window {w}x{h}")
-    for index, (top, left) in enumerate(pan_offsets(name, pan_frames, room)):
+    for index, (top, left) in enumerate(pan_offsets(seed_name, frames, room)):
         gt = image[top:top + h, left:left + w]
         frame = f"{index:08d}.png"
-        write_png(os.path.join(output, "pans", f"lq_x{scale}", name, frame), bi_downsample(gt, scale),
-                  channel_order="RGB")
-        write_png(os.path.join(output, "pans", "gt", name, frame), gt, channel_order="RGB")
+        write_png(os.path.join(lq_dir, frame), bi_downsample(gt, scale), channel_order="RGB")
+        write_png(os.path.join(gt_dir, frame), gt, channel_order="RGB")
+
+
+def make_photo(name, image, output, scale, pan_frames):
+    """``photos/<name>/00000000.png`` and the pan ``pans/{gt,lq_x<scale>}/<name>/<frame>.png``."""
+    write_png(os.path.join(output, "photos", name, "00000000.png"), image, channel_order="RGB")
+    make_pan(image, name, os.path.join(output, "pans", "gt", name), os.path.join(output, "pans", f"lq_x{scale}", name),
+             scale, pan_frames)
+
+
+def make_train_pans(name, image, output, scale, pan_frames, count):
+    """``count`` pans over ``image`` (each its own path) as training clips ``train/{gt,lq_x<scale>}/pan_<name>_<k>``."""
+    for k in range(count):
+        clip = f"pan_{name}_{k}"
+        make_pan(image, clip, os.path.join(output, "train", "gt", clip),
+                 os.path.join(output, "train", f"lq_x{scale}", clip), scale, pan_frames)
 
 
 def resolve_clip(name):
@@ -158,6 +189,11 @@ def main(argv=None):
     parser.add_argument("--photos", nargs="*", default=list(PHOTOS),
                         help="scikit-image photographs for photos/ and pans/ (default: %(default)s)")
     parser.add_argument("--pan_frames", type=int, default=15, help="frames of each pan (default: %(default)s)")
+    parser.add_argument("--train_pans", nargs="*", default=[],
+                        help="scikit-image photographs (8-bit grey or RGB, none of --photos) whose pans join the "
+                        "training clips, e.g. stereo_motorcycle hubble_deep_field camera (default: none)")
+    parser.add_argument("--train_pan_count", type=int, default=3,
+                        help="pans per --train_pans photograph, each on its own path (default: %(default)s)")
     parser.add_argument("--scale", type=int, default=4, help="downscaling factor (default: 4)")
     parser.add_argument("--max_frames", type=int, default=0, help="at most N frames per clip (0 = all)")
     args = parser.parse_args(argv)
@@ -174,6 +210,16 @@ def make_dataset(args):
     overlap = set(args.train_clips) & set(args.val_clips)
     if overlap:
         raise ValueError(f"clip '{sorted(overlap)[0]}' is in both --train_clips and --val_clips")
+    overlap = set(args.train_pans) & set(args.photos)
+    if overlap:
+        raise ValueError(f"photograph '{sorted(overlap)[0]}' is in both --train_pans and --photos (held out)")
+    if args.pan_frames < 1 and (args.photos or args.train_pans):
+        raise ValueError(f"--pan_frames must be >= 1, got {args.pan_frames}")
+    if args.train_pan_count < 1 and args.train_pans:
+        raise ValueError(f"--train_pan_count must be >= 1, got {args.train_pan_count}")
+    # photographs are checked before any frame is written
+    photos = {name: pan_photo(name) for name in args.photos}
+    train_pans = {name: pan_photo(name, "--train_pans", grey_ok=True) for name in args.train_pans}
     jobs = [(split, *resolve_clip(c)) for split, clips in (("train", args.train_clips), ("val", args.val_clips))
             for c in clips]
     check_writable_dir(args.output)
@@ -185,12 +231,14 @@ def make_dataset(args):
             n = make_clip(path, os.path.join(args.output, split, "gt", clip),
                           os.path.join(args.output, split, lq_name, clip), args.scale, args.max_frames, bar)
             tqdm.write(f"{split}/{clip}: {n} frames")
-    if args.pan_frames < 1 and args.photos:
-        raise ValueError(f"--pan_frames must be >= 1, got {args.pan_frames}")
-    for name in args.photos:
-        make_photo(name, args.output, args.scale, args.pan_frames)
+    for name, image in photos.items():
+        make_photo(name, image, args.output, args.scale, args.pan_frames)
     if args.photos:
         print(f"photos/ and pans/: {', '.join(args.photos)} ({args.pan_frames} frames each)")
+    for name, image in train_pans.items():
+        make_train_pans(name, image, args.output, args.scale, args.pan_frames, args.train_pan_count)
+    if args.train_pans:
+        print(f"train/ pans: {', '.join(args.train_pans)} ({args.train_pan_count} x {args.pan_frames} frames each)")
 
 
 if __name__ == "__main__":
