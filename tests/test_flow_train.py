@@ -90,6 +90,26 @@ def test_pair_set_errors_name_the_setting_or_file(tmp_path, photo_frames):
         SyntheticFlowSet(str(tmp_path / "empty"))
 
 
+def test_flow_init_zero_starts_the_chain_at_the_zero_flow_error(tmp_path, photo_frames):
+    """train.flow_init zero: every level adds nothing at the start, so the first validation scores exactly the
+    zero-flow floor (the network as built drifts away from it); a wrong value names the key."""
+    from mindediting.config import load_config
+    from mindediting.engine.flow_trainer import FlowTrainer
+
+    config = os.path.join(REPO, "configs", "spynet", "spynet_skvideo_train.yaml")
+    common = [f"train.root={photo_frames}", f"train.val_root={photo_frames}", "train.val_samples=2",
+              "train.batch_size=2", "system.mode=pynative"]
+    scores = {}
+    for init in ("model", "zero"):
+        cfg = load_config(config, common + [f"train.flow_init={init}"])
+        scores[init] = FlowTrainer(cfg, run_dir=str(tmp_path / init), progress=False).validate()
+    assert scores["zero"]["epe"] == pytest.approx(scores["zero"]["epe_zero_flow"], abs=1e-6)
+    assert scores["zero"]["epe_zero_flow"] == scores["model"]["epe_zero_flow"] > 0.5
+    assert abs(scores["model"]["epe"] - scores["model"]["epe_zero_flow"]) > 1e-3
+    with pytest.raises(ValueError, match="train.flow_init 'none' must be model"):
+        FlowTrainer.options(load_config(config, common + ["train.flow_init=none"]))
+
+
 def test_single_frame_ablation_hides_the_neighbours():
     """A toy 'temporal' restorer (each output frame = mean of the clip) gives the clip mean normally and each frame
     itself under eval.single_frame."""

