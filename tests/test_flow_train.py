@@ -27,13 +27,15 @@ def photo_frames(tmp_path_factory):
 def test_random_flow_pure_translation_and_pure_zoom():
     from mindediting.data.flow_pairs import random_flow
 
+    # translation only: one constant per axis, within max_shift, different for other seeds
     still = dict(max_rotate=0.0, max_zoom=0.0, max_local=0.0, limit=16.0)
-    flow = random_flow(np.random.default_rng(5), 32, max_shift=6.0, **still)
-    rng = np.random.default_rng(5)
-    rng.uniform(0, 0), rng.uniform(1, 1)  # theta and zoom of zero width still take a draw each
-    shift = rng.uniform(-6.0, 6.0, size=2)
-    np.testing.assert_allclose(flow[0], shift[0], atol=1e-6)
-    np.testing.assert_allclose(flow[1], shift[1], atol=1e-6)
+    shifts = []
+    for seed in (5, 6):
+        flow = random_flow(np.random.default_rng(seed), 32, max_shift=6.0, **still)
+        assert flow.shape == (2, 32, 32)
+        np.testing.assert_array_equal(flow, flow[:, :1, :1] * np.ones((1, 32, 32), np.float32))
+        shifts.append(flow[:, 0, 0])
+    assert np.abs(shifts).max() <= 6.0 and np.abs(shifts[0] - shifts[1]).min() > 1e-3
     # zoom only: displacement (z - 1) * (x - centre), zero at the centre, along the axis
     zoom = random_flow(np.random.default_rng(1), 33, max_shift=0.0, max_rotate=0.0, max_zoom=0.1, max_local=0.0,
                        limit=16.0)

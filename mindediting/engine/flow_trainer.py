@@ -31,7 +31,7 @@ import numpy as np
 
 from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop
 from mindediting.engine.train_step import build_step
-from mindediting.engine.video_trainer import cosine_restart_lr
+from mindediting.engine.video_trainer import check_adam_cosine_flow, cosine_restart_lr
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +69,7 @@ class FlowTrainer(TrainLoop):
         opts = super().options(cfg)
         if not opts["root"]:
             raise ValueError("train.root: required (a folder of clip folders of frames, or a .lmdb)")
-        if str(opts["scheduler"]).lower() != "cosine_restart":
-            raise ValueError(f"train.scheduler '{opts['scheduler']}': FlowTrainer implements cosine_restart only")
-        if float(opts["weight_decay"]):
-            raise ValueError("train.weight_decay must be 0 (Adam without decay)")
-        if opts["flow_init"] not in ("model", "zero"):
-            raise ValueError(f"train.flow_init '{opts['flow_init']}' must be model (SPyNet as built) or zero (the "
-                             "last layer of every level zeroed: zero flow at the start)")
+        check_adam_cosine_flow(opts, "FlowTrainer")
         if int(opts["val_samples"]) < 1:
             raise ValueError(f"train.val_samples must be >= 1, got {opts['val_samples']}")
         return opts

@@ -48,6 +48,19 @@ def cosine_restart_lr(step, base_lr, periods, restart_weights, eta_min):
     return eta_min
 
 
+def check_adam_cosine_flow(opts, trainer):
+    """The options VideoTrainer and FlowTrainer share: Adam without decay, the cosine-restart schedule, and where
+    SPyNet starts (``flow_init``)."""
+    if str(opts["scheduler"]).lower() != "cosine_restart":
+        raise ValueError(f"train.scheduler '{opts['scheduler']}': {trainer} implements cosine_restart only")
+    if opts["flow_init"] not in ("model", "zero"):
+        raise ValueError(f"train.flow_init '{opts['flow_init']}' must be model (SPyNet as built or loaded) or "
+                         "zero (the last layer of every level zeroed: zero flow at the start)")
+    if float(opts["weight_decay"]) != 0.0:
+        raise ValueError(f"train.weight_decay {opts['weight_decay']}: the flow and video recipes use Adam without "
+                         "decay (0.0)")
+
+
 def train_options(cfg):
     """The video trainer's options (``train`` section over :attr:`VideoTrainer.SCHEMA`), checked."""
     return VideoTrainer.options(cfg)
@@ -125,14 +138,7 @@ class VideoTrainer(TrainLoop):
         for key in ("gt_root", "lq_root") if opts["dataset"] in ("reds", "vimeo90k") else ("gt_root",):
             if not opts[key]:
                 raise ValueError(f"train.{key}: required (a frame folder or a .lmdb)")
-        if str(opts["scheduler"]).lower() != "cosine_restart":
-            raise ValueError(f"train.scheduler '{opts['scheduler']}': VideoTrainer implements cosine_restart only")
-        if opts["flow_init"] not in ("model", "zero"):
-            raise ValueError(f"train.flow_init '{opts['flow_init']}' must be model (SPyNet as built or loaded) or "
-                             "zero (its last layers zeroed: zero flow at the start)")
-        if float(opts["weight_decay"]) != 0.0:
-            raise ValueError(f"train.weight_decay {opts['weight_decay']}: the video recipes use Adam without "
-                             "decay (0.0)")
+        check_adam_cosine_flow(opts, "VideoTrainer")
         return opts
 
     def __init__(self, cfg, run_dir=None, rank=0, world_size=1, progress=True):
