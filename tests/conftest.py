@@ -17,6 +17,12 @@ def pytest_configure(config):
         ms.device_context.cpu.op_tuning.threads_num(1)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Slow tests first, in their collection order: xdist hands tests out in this order, so the two workers share
+    the long ones from the start and the run ends on short tests instead of one core waiting for a long one."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _pynative_context_after_each_test():
     """eval.py / infer.py called in-process with a graph-mode config leave MindSpore in graph mode; the next test

@@ -142,7 +142,7 @@ def test_train_py_trains_spynet_and_basicvsr_loads_it(tmp_path, photo_frames):
 
     cfg = yaml.safe_load(open(os.path.join(REPO, "configs", "spynet", "spynet_skvideo_train.yaml")))
     cfg["train"].update(root=str(photo_frames), val_root=str(photo_frames), val_samples=3, batch_size=2,
-                        total_iters=4, periods=[4], log_interval=2, val_interval=2, save_interval=4)
+                        patch_size=32, total_iters=4, periods=[4], log_interval=2, val_interval=2, save_interval=4)
     cfg_path = tmp_path / "spynet.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
     run = tmp_path / "run"
