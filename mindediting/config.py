@@ -66,6 +66,7 @@ SCHEMA = {
         "device_id": int,
         "seed": int,
         "pynative_synchronize": bool,  # PyNative ops run synchronously (default: the model's hint, VRT true)
+        "cpu_threads": int,  # CPU kernel threads of this process (default: MindSpore's); 1 when jobs share cores
     },
 }
 

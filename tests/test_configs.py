@@ -89,3 +89,29 @@ def test_infer_mode_is_the_mode_of_eval_and_infer_and_mode_overrides_it(tmp_path
     for config in glob.glob(os.path.join(REPO, "configs", "vrt", "0*.yaml")):
         system = load_config(config)["system"]
         assert (system["mode"], system["infer_mode"]) == ("graph", "pynative"), config
+
+
+def test_cpu_threads_is_checked_and_applied_once_per_process():
+    """system.cpu_threads sets MindSpore's CPU kernel threads (once per process: a later call keeps the first
+    value instead of failing); below 1 is a one-line error."""
+    import argparse
+    import subprocess
+    import sys
+
+    code = ("import argparse, mindspore as ms\n"
+            "from mindediting.engine.runtime import setup_runtime\n"
+            "flags = argparse.Namespace(device_target=None, mode=None)\n"
+            "for _ in range(2):\n"
+            "    setup_runtime({'model': {'name': 'spynet'}, 'system': {'cpu_threads': 1}}, flags)\n"
+            "try:\n"
+            "    ms.device_context.cpu.op_tuning.threads_num(2)\n"
+            "except RuntimeError as err:\n"
+            "    print('set before:', err)\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "set before: The 'threads_num' can not be set repeatedly" in proc.stdout
+    from mindediting.engine.runtime import setup_runtime
+
+    with pytest.raises(ValueError, match="system.cpu_threads must be >= 1, got 0"):
+        setup_runtime({"model": {"name": "spynet"}, "system": {"cpu_threads": 0}},
+                      argparse.Namespace(device_target=None, mode=None))

@@ -29,6 +29,19 @@ def setup_runtime(cfg, args=None, inference=False):
     except (RuntimeError, ValueError) as err:
         raise ValueError(f"device_target {device} is not usable here: {str(err).splitlines()[0]}") from None
     ms.set_context(mode=ms.GRAPH_MODE if mode == "graph" else ms.PYNATIVE_MODE)
+    threads = system.get("cpu_threads")
+    if threads is not None and device == "CPU":
+        if int(threads) < 1:
+            raise ValueError(f"system.cpu_threads must be >= 1, got {threads}")
+        # MindSpore's CPU pool spins while it waits: two jobs with a pool each on two cores slowed each other
+        # down (tests/conftest.py: a tiny training step 0.68 CPU s with the default pool, 0.35 with one thread)
+        try:
+            ms.device_context.cpu.op_tuning.threads_num(int(threads))
+        except RuntimeError as err:  # MindSpore takes it once per process (a second main() call, the test workers)
+            if "repeatedly" not in str(err):
+                raise
+            logging.getLogger(__name__).info("system.cpu_threads %s: the thread count of this process was set "
+                                             "before and is kept", threads)
     if system.get("seed") is not None:
         ms.set_seed(system["seed"])
     logging.getLogger(__name__).info("MindSpore %s on %s, %s mode", ms.__version__, device, mode)
