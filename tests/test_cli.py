@@ -100,11 +100,24 @@ def test_sci_eval_takes_overrides_in_any_position(tmp_path, capsys):
 
 @pytest.mark.parametrize("name", ["sci_eval", "video_to_spike", "regroup_reds_dataset",
                                   "vimeo_preprocess", "make_skvideo_davis", "make_skvideo_sr_dataset", "create_lmdb",
-                                  "show_flow"])
+                                  "show_flow", "plot_curves"])
 def test_scripts_answer_help(name, capsys):
     with pytest.raises(SystemExit) as exc:
         _script(name).main(["--help"])
     assert exc.value.code == 0 and capsys.readouterr().out.startswith("usage: ")
+
+
+def test_plot_curves_draws_a_log_and_names_a_bad_one(tmp_path, capsys):
+    log = tmp_path / "log.jsonl"
+    log.write_text('{"iter": 1, "loss": 0.5}\n{"iter": 2, "loss": 0.25}\n{"iter": 2, "val": {"epe": 1.5}}\n')
+    png = tmp_path / "curves.png"
+    assert _script("plot_curves").main(["--log", str(log), "--output", str(png), "--metric", "epe"]) == 0
+    assert capsys.readouterr().out == f"wrote {png}\n" and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _script("plot_curves").main(["--log", str(tmp_path / "none.jsonl"), "--output", str(png)]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'none.jsonl'}: log not found\n"
+    log.write_text('{"iter": 2, "val": {"epe": 1.5}}\n')
+    assert _script("plot_curves").main(["--log", str(log), "--output", str(png)]) == 2
+    assert capsys.readouterr().err == f"error: {log}: no training loss in this log\n"
 
 
 def test_video_to_spike_and_regroup_report_through_run_cli(tmp_path, capsys):

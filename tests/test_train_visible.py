@@ -118,3 +118,17 @@ def test_eta_format():
     assert format_duration(3725.4) == "01:02:05"
     assert format_duration(2 * 86400 + 61) == "2d 00:01:01"  # a 300k-iteration run takes days
     assert format_duration(-3) == "00:00:00"
+
+
+def test_curves_of_a_log_without_validation_and_of_an_empty_log(tmp_path):
+    """A shipped model's log (losses only, one torn line) still gives a picture; a log without losses gives none."""
+    from mindediting.engine.train_curves import write_curves
+
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(f'{{"iter": {i}, "loss": {0.1 / i}}}\n' for i in range(1, 6)) + '{"iter": 6, "lo')
+    png = tmp_path / "curves.png"
+    assert write_curves(str(log), str(png)) == str(png)
+    with open(png, "rb") as handle:
+        assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+    log.write_text('{"iter": 1, "val": {"psnr": 20.0}}\n')
+    assert write_curves(str(log), str(tmp_path / "none.png")) is None and not (tmp_path / "none.png").exists()

@@ -54,6 +54,10 @@ def write_curves(log_path, png_path, title="", metric="psnr", label="validation 
     if val:
         v_iters, values = np.array(val, dtype=np.float64).T
         ax_psnr.plot(v_iters, values, "o-")
+    else:  # said in the panel, so an empty axis is not mistaken for a failed plot
+        ax_psnr.text(0.5, 0.5, "no validation in this log yet", ha="center", va="center",
+                     transform=ax_psnr.transAxes)
+        ax_psnr.set(xticks=[], yticks=[])
     ax_psnr.set(xlabel="iteration", ylabel=label)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
