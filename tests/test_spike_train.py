@@ -67,6 +67,37 @@ def test_windows_from_video_and_npz(bikes, bikes_spikes, tmp_path):
     np.testing.assert_array_equal(mixed.get(0)[1][0], greys[16] / 128.0 - 1)
 
 
+def test_still_fast_and_dim_variants_of_a_video(bikes, bikes_spikes):
+    """train.motions / train.gains: still windows (one frame repeated) fire at the frame's intensity, fast ones take
+    every k-th frame, dim ones scale the grey frame (tag included); every window is the same when drawn again."""
+    _, greys = bikes_spikes
+    data = SpikeTrainSet(bikes, stride=32, sim_size=SIZE, augment=False, motions=[0, 1, 4], gains=[1.0, 0.25])
+    kinds = [(kind, data.clips[clip][0] is None) for kind, clip, _ in data.samples]
+    # per gain: 8 still windows (frames 0, 32, ..., 224), 7 as filmed, 1 of the 63 frames at 4x
+    assert len(data) == 32 and kinds.count(("still", True)) == 16
+    for index, (kind, clip, start) in enumerate(data.samples):
+        seq, tag = data.window_at(index)
+        gain = 1.0 if index < 16 else 0.25
+        assert seq.shape == (32, 16, 16) and set(np.unique(seq)) <= {0, 1}
+        if kind == "still":
+            expected = np.round(greys[start] * gain)
+            np.testing.assert_array_equal(tag, expected)
+            # integrate-and-fire: 32 frames of intensity v fire v * 32 / 255 times, within one spike
+            assert np.abs(seq.sum(axis=0) - expected * 32 / 255).max() <= 1.0
+            np.testing.assert_array_equal(data.window_at(index)[0], seq)  # seeded: the same window again
+        elif len(data.clips[clip][1]) == 63:  # 4x faster: every 4th frame
+            np.testing.assert_array_equal(tag, np.round(greys[::4][16] * gain))
+        else:
+            np.testing.assert_array_equal(tag, np.round(greys[start + 16] * gain))
+    dim_rate = np.mean([data.window_at(i)[0].mean() for i in range(16, 32)])
+    bright_rate = np.mean([data.window_at(i)[0].mean() for i in range(16)])
+    assert dim_rate == pytest.approx(bright_rate * 0.25, rel=0.1)
+    with pytest.raises(ValueError, match=r"train.motions \[-1\]: frame steps >= 0"):
+        SpikeTrainSet(bikes, sim_size=SIZE, motions=[-1])
+    with pytest.raises(ValueError, match=r"train.gains \[1.5\]: brightness factors in \(0, 1\]"):
+        SpikeTrainSet(bikes, sim_size=SIZE, gains=[1.5])
+
+
 def test_dataset_errors(tmp_path, bikes):
     with pytest.raises(SpikeFileError, match=r"nowhere: spike training data not found"):
         SpikeTrainSet(str(tmp_path / "nowhere"))
@@ -194,6 +225,10 @@ def test_vgg_term_and_option_errors(tmp_path, bikes):
         spike_train_options({**base, "train": {"root": "x", "loss_weights": {"l1": 1.0}}})
     with pytest.raises(ValueError, match=r"train.augment 'mixup' must be rot90_fliplr or none"):
         spike_train_options({**base, "train": {"root": "x", "augment": "mixup"}})
+    # the variants reach the dataset from the train section
+    still = SpikeTrainer(yaml.safe_load(open(_config(tmp_path, bikes, motions=[0], gains=[0.5], window_stride=100))),
+                         run_dir=str(tmp_path / "still_run"), progress=False)
+    assert [s[0] for s in still.dataset.samples] == ["still"] * 3  # frames 0, 100, 200
     opts = spike_train_options({**base, "train": {"root": "x", "lr": 1e-3, "loss_weights": {"vgg": 0.5}}})
     assert opts["lr"] == 1e-3 and opts["betas"] == [0.5, 0.999]
     assert opts["loss_weights"] == {"l2": 100.0, "vgg": 0.5}  # a term left out keeps the upstream weight

