@@ -46,8 +46,8 @@ def test_every_device_config_is_there_and_validates():
         assert train["batch_size"] >= 1 and train["num_devices"] >= 1, path  # per device, and the device count
     # VRT's two differ in device_target only, so on CPU they are one run: tests/test_vrt_graph_train.py compiles it
     gpu, ascend = (load_config(p) for p in VRT_DEVICE_CONFIGS)
-    assert gpu.pop("system") == {"device_target": "GPU", "mode": "graph"}
-    assert ascend.pop("system") == {"device_target": "Ascend", "mode": "graph"}
+    assert gpu.pop("system") == {"device_target": "GPU", "mode": "graph", "infer_mode": "pynative"}
+    assert ascend.pop("system") == {"device_target": "Ascend", "mode": "graph", "infer_mode": "pynative"}
     assert gpu == ascend
 
 

@@ -4,7 +4,7 @@ any JSON-lines log (a run's ``log_rank0.jsonl``, or a shipped model's log under 
 Example:
     python src/scripts/plot_curves.py --log pretrained/basicvsr_small_skvideo.log.jsonl \
         --output configs/basicvsr/assets/small_skvideo_curves.png
-    python src/scripts/plot_curves.py --log runs/spynet_skvideo/log_rank0.jsonl --output /tmp/spynet.png \
+    python src/scripts/plot_curves.py --log runs/spynet_skvideo/log_rank0.jsonl --output runs/spynet_skvideo/epe.png \
         --metric epe --label "validation end-point error (px)"
 """
 import argparse
