@@ -231,15 +231,6 @@ def test_infer_with_a_config_that_does_not_fit_names_the_ones_that_do(tmp_path, 
     assert "configs/basicvsr/basicvsr_small_demo.yaml); missing 208 key(s)" in errors[0]
 
 
-@pytest.mark.slow
-def test_first_readme_command_logs_no_deprecation_warnings(tmp_path):
-    """The README's first command (3 frames instead of 30): MindSpore logs a deprecation as a WARNING line."""
-    res = _run(["infer.py", "--config_path", SMALL_DEMO, "--downscale_input", "4", "--max_frames", "3",
-                "--ckpt", SMALL_CKPT, "--output_dir", str(tmp_path / "out"), "--no_progress"], timeout=900)
-    assert res.returncode == 0, res.stderr
-    assert [line for line in (res.stderr + res.stdout).splitlines() if "deprecat" in line.lower()] == []
-
-
 # ------------------------------------------------------------------------------------ metrics files
 def test_sci_and_spike_evaluations_write_metrics_csv_and_json(tmp_path):
     import numpy as np

@@ -192,6 +192,8 @@ def test_readme_command(clone, where, command):
         pytest.fail(f"{where}: still running after the time limit\n{err[-3000:]}")
     assert proc.returncode == 0, f"{where}: {command}\n{err[-3000:]}"
     assert "Traceback" not in err
+    if where == "README.md:10":  # the first command a user runs: MindSpore logs deprecations as WARNING lines
+        assert [line for line in (out + err).splitlines() if "deprecat" in line.lower()] == []
 
 
 def _table_row(label):
