@@ -29,6 +29,7 @@ SCHEMA = {
         "scenes": list,
         "sigma": ANY,
         "spike_size": list, "sim_size": list, "sim_seed": int,  # spike: .dat [W, H]; simulated [W, H]; seed
+        "sim_motion": int, "sim_gain": ANY,  # spike: a video scored as a still (0) / k x faster scene, dimmer
     },
     "eval": {
         "metrics": list,  # psnr, ssim

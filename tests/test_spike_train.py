@@ -280,3 +280,21 @@ def test_shipped_small_model_on_heldout_windows():
     clip = load_clip(sample_video("carphone_pristine"), size=(128, 128), seed=0)
     res = reconstruct_clip(clip, "spikling", window=32, stride=1, net=net, max_outputs=3)
     np.testing.assert_allclose(res["psnr_per_frame"], SHIPPED_FIRST_PSNR, atol=0.01)
+
+
+def test_eval_scores_a_video_as_a_still_faster_or_dimmer_scene(bikes, bikes_spikes):
+    """data.sim_motion / data.sim_gain: the evaluation clip is the video's grey frames held still (the middle frame),
+    taken every k-th, or dimmed, then integrated; the defaults keep the upstream simulation."""
+    from mindediting.engine.spike_pipeline import config_options, load_clip
+
+    _, greys = bikes_spikes
+    assert config_options({"data": {"sim_motion": 0, "sim_gain": 0.5}}) == {"motion": 0, "gain": 0.5}
+    still = load_clip(bikes, size=SIZE, max_frames=40, motion=0, gain=0.5)
+    np.testing.assert_array_equal(still.gt, np.repeat(np.round(greys[20] * 0.5)[None], 40, axis=0))
+    assert np.abs(still.spikes[:32].sum(axis=0) - still.gt[0].astype(np.float64) * 32 / 255).max() <= 1.0
+    fast = load_clip(bikes, size=SIZE, max_frames=40, motion=4)
+    np.testing.assert_array_equal(fast.gt, greys[:40:4])
+    plain = load_clip(bikes, size=SIZE, max_frames=40)
+    np.testing.assert_array_equal(plain.spikes, bikes_spikes[0][:40])
+    with pytest.raises(ValueError, match=r"gain 0.0: a brightness factor in \(0, 1\]"):
+        load_clip(bikes, size=SIZE, max_frames=40, gain=0.0)

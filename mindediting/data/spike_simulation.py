@@ -56,6 +56,25 @@ class IntegrateAndFire:
         return spike.astype(np.uint8)
 
 
+def integrate(greys, rng):
+    """Spikes ``(T, H, W)`` uint8 of grey frames ``(T, H, W)`` (integrate-and-fire, threshold 255, accumulator drawn
+    from ``rng``)."""
+    sim = IntegrateAndFire((greys.shape[2], greys.shape[1]), rng=rng)
+    return np.stack([sim.step(grey.astype(np.float64)) for grey in greys])
+
+
+def variant_greys(greys, motion=1, gain=1.0):
+    """Grey frames ``(T, H, W)`` uint8 of a scene that moves ``motion`` times as fast (every ``motion``-th frame;
+    ``0``: still, the middle frame held for all ``T``) under ``gain`` times the light (rounded to uint8)."""
+    motion, gain = int(motion), float(gain)
+    if motion < 0:
+        raise ValueError(f"motion {motion}: a frame step >= 0 (0 = still, 1 = as filmed, k = k x faster)")
+    if not 0.0 < gain <= 1.0:
+        raise ValueError(f"gain {gain}: a brightness factor in (0, 1]")
+    moved = np.repeat(greys[len(greys) // 2][None], len(greys), axis=0) if motion == 0 else greys[::motion]
+    return moved if gain == 1.0 else np.round(moved * gain).astype(np.uint8)
+
+
 def read_video_frames(path):
     """Yield the BGR uint8 frames of a video file; error if it cannot be opened or holds no frame."""
     path = str(path)

@@ -31,6 +31,7 @@ import os
 import numpy as np
 
 from mindediting.data.spike_io import SpikeFileError, load_spike_npz
+from mindediting.data.spike_simulation import integrate, variant_greys
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
 
@@ -71,12 +72,6 @@ def video_greys(path, size):
     return np.stack([grey_frame(frame, tuple(int(s) for s in size)) for frame in read_video_frames(path)])
 
 
-def integrate(greys, rng):
-    """Spikes ``(T, H, W)`` uint8 of grey frames ``(T, H, W)`` float (integrate-and-fire, threshold 255)."""
-    from mindediting.data.spike_simulation import IntegrateAndFire
-
-    sim = IntegrateAndFire((greys.shape[2], greys.shape[1]), rng=rng)
-    return np.stack([sim.step(grey) for grey in greys])
 
 
 class SpikeTrainSet:
@@ -108,15 +103,15 @@ class SpikeTrainSet:
                 continue
             greys = video_greys(path, sim_size)
             for gain in gains:
-                scaled = np.round(greys * gain).astype(np.uint8) if gain != 1.0 else greys
                 for motion in motions:
                     if motion == 0:  # still windows, simulated when drawn
                         clip = len(self.clips)
-                        self.clips.append((None, scaled))
-                        self.samples.extend(("still", clip, f) for f in range(0, len(scaled), self.stride))
+                        self.clips.append((None, variant_greys(greys, 1, gain)))
+                        self.samples.extend(("still", clip, f) for f in range(0, len(greys), self.stride))
                         continue
                     rng = np.random.default_rng([self.sim_seed, len(self.clips)])
-                    self._add_clip(path, integrate(scaled[::motion].astype(np.float64), rng), scaled[::motion])
+                    moved = variant_greys(greys, motion, gain)
+                    self._add_clip(path, integrate(moved, rng), moved)
         if not self.samples:
             raise SpikeFileError(f"{self.files[0]}: no spike windows")
 
@@ -141,7 +136,7 @@ class SpikeTrainSet:
         spikes, greys = self.clips[source]
         if kind == "still":
             rng = np.random.default_rng([self.sim_seed, source, start])
-            return integrate(np.repeat(greys[start][None].astype(np.float64), self.window, axis=0), rng), greys[start]
+            return integrate(np.repeat(greys[start][None], self.window, axis=0), rng), greys[start]
         return spikes[start:start + self.window], greys[start + self.window // 2]
 
     def get(self, index, epoch=0):

@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from mindediting.data.spike_io import SENSOR_HEIGHT, SENSOR_WIDTH, SpikeDatReader, load_spike_npz
-from mindediting.data.spike_simulation import simulate_spikes
+from mindediting.data.spike_simulation import grey_frame, integrate, simulate_spikes, variant_greys
 from mindediting.data.video_io import FrameSource
 from mindediting.engine.evaluator import write_metrics
 from mindediting.engine.output_run import fingerprint
@@ -52,9 +52,11 @@ class SpikeClip:
         return tuple(self.spikes[0].shape)
 
 
-def load_clip(path, width=SENSOR_WIDTH, height=SENSOR_HEIGHT, size=None, seed=0, max_frames=0):
+def load_clip(path, width=SENSOR_WIDTH, height=SENSOR_HEIGHT, size=None, seed=0, max_frames=0, motion=1, gain=1.0):
     """Open a ``.dat`` recording (memory-mapped), a ``.npz`` window, or simulate spikes from a video
-    (``size = (W, H)``); ``max_frames`` keeps the first spike (or video) frames."""
+    (``size = (W, H)``); ``max_frames`` keeps the first spike (or video) frames. A video can be turned into a still,
+    faster or dimmer scene first (``motion``, ``gain``: :func:`~mindediting.data.spike_simulation.variant_greys`;
+    data.sim_motion / data.sim_gain), to score a method on each kind of scene."""
     path = str(path)
     if path.lower().endswith(".dat"):
         reader = SpikeDatReader(path, width, height)
@@ -66,6 +68,9 @@ def load_clip(path, width=SENSOR_WIDTH, height=SENSOR_HEIGHT, size=None, seed=0,
     frames = (frame[:, :, ::-1] for frame in source)  # the simulator takes BGR, as upstream's OpenCV reader
     if size is None:
         size = (source.width, source.height)
+    if (int(motion), float(gain)) != (1, 1.0):
+        greys = variant_greys(np.stack([grey_frame(frame, tuple(size)) for frame in frames]), motion, gain)
+        return SpikeClip(integrate(greys, np.random.default_rng(seed)), greys, source.fps, path)
     spikes, greys = [], []
     for spike, grey in simulate_spikes(frames, tuple(size), rng=np.random.default_rng(seed)):
         spikes.append(spike)
@@ -186,7 +191,7 @@ def _progress(total, desc):
 def run(input_path, methods=("interval",), output_dir=None, checkpoint=None, width=SENSOR_WIDTH,
         height=SENSOR_HEIGHT, size=None, window=32, stride=None, interval_context=256, save_png=True,
         save_mp4=True, fps=None, seed=0, max_frames=0, max_outputs=0, progress=False, model=None, compare=False,
-        crf=17, resume=False, segment_windows=16):
+        crf=17, resume=False, segment_windows=16, motion=1, gain=1.0):
     """Function API: one input, one or more methods -> ``{method: summary}``; writes ``metrics.csv`` and
     ``metrics.json`` too (one line / key per method).
 
@@ -200,7 +205,7 @@ def run(input_path, methods=("interval",), output_dir=None, checkpoint=None, wid
     if any(m != name for m in network):
         valid = ", ".join(CLASSICAL_METHODS + ((name,) if name else ()))
         raise ValueError(f"unknown spike reconstruction method(s) {', '.join(network)} (valid: {valid})")
-    clip = load_clip(input_path, width, height, size, seed, max_frames)
+    clip = load_clip(input_path, width, height, size, seed, max_frames, motion, gain)
     net = None
     if network:
         from mindediting.engine.runtime import load_network
@@ -242,6 +247,10 @@ def config_options(cfg):
         opts["size"] = tuple(int(v) for v in data["sim_size"])
     if data.get("sim_seed") is not None:
         opts["seed"] = data["sim_seed"]
+    if data.get("sim_motion") is not None:
+        opts["motion"] = int(data["sim_motion"])
+    if data.get("sim_gain") is not None:
+        opts["gain"] = float(data["sim_gain"])
     if infer.get("method"):
         opts["methods"] = [infer["method"]] if isinstance(infer["method"], str) else list(infer["method"])
     for key in ("output_dir", "checkpoint", "window", "stride", "save_png", "save_mp4", "fps", "crf"):

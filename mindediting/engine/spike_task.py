@@ -5,7 +5,7 @@ into spikes first and then has ground truth, so PSNR/SSIM are reported and writt
 from mindediting.engine.spike_pipeline import CLASSICAL_METHODS, SENSOR_HEIGHT, SENSOR_WIDTH, config_options, run
 
 DEFAULTS = dict(methods=["interval"], output_dir=None, checkpoint=None, width=SENSOR_WIDTH, height=SENSOR_HEIGHT,
-                size=None, window=32, stride=None, save_png=True, save_mp4=True, fps=None, seed=0)
+                size=None, window=32, stride=None, save_png=True, save_mp4=True, fps=None, seed=0, motion=1, gain=1.0)
 
 
 def options(cfg, ckpt=None, output_dir=None, input_path=None, max_frames=0, **flags):
