@@ -214,9 +214,10 @@ def run(input_path, methods=("interval",), output_dir=None, checkpoint=None, wid
     results = {}
     for method in methods:
         label = method if method in CLASSICAL_METHODS else f"{method} ({os.path.basename(str(checkpoint))})"
+        # a scene variant (motion, gain) enters the key only when used: the keys of earlier outputs stay valid
         key = fingerprint(input_path, method, checkpoint, model, width, height, size, window, stride,
                           interval_context, save_png, save_mp4, fps, seed, max_frames, max_outputs, crf,
-                          segment_windows)
+                          segment_windows, *(() if (motion, gain) == (1, 1.0) else (motion, gain)))
         results[method] = reconstruct_clip(clip, method, output_dir, window, stride, net, interval_context,
                                            save_png, save_mp4, fps, max_outputs, progress,
                                            compare=label if compare else None, crf=crf, resume=resume, key=key,
