@@ -72,8 +72,6 @@ def video_greys(path, size):
     return np.stack([grey_frame(frame, tuple(int(s) for s in size)) for frame in read_video_frames(path)])
 
 
-
-
 class SpikeTrainSet:
     """Spike windows for training (augmented) or validation (``augment=False``); see the module docstring."""
 
