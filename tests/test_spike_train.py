@@ -92,10 +92,12 @@ def test_still_fast_and_dim_variants_of_a_video(bikes, bikes_spikes):
     dim_rate = np.mean([data.window_at(i)[0].mean() for i in range(16, 32)])
     bright_rate = np.mean([data.window_at(i)[0].mean() for i in range(16)])
     assert dim_rate == pytest.approx(bright_rate * 0.25, rel=0.1)
-    with pytest.raises(ValueError, match=r"train.motions \[-1\]: frame steps >= 0"):
+    with pytest.raises(ValueError, match=r"train.motions / train.gains: motion -1: a frame step >= 0"):
         SpikeTrainSet(bikes, sim_size=SIZE, motions=[-1])
-    with pytest.raises(ValueError, match=r"train.gains \[1.5\]: brightness factors in \(0, 1\]"):
+    with pytest.raises(ValueError, match=r"train.motions / train.gains: gain 1.5: a brightness factor in \(0, 1\]"):
         SpikeTrainSet(bikes, sim_size=SIZE, gains=[1.5])
+    with pytest.raises(ValueError, match=r"train.motions \[\] and train.gains \[1.0\]: at least one of each"):
+        SpikeTrainSet(bikes, sim_size=SIZE, motions=[])
 
 
 def test_dataset_errors(tmp_path, bikes):

@@ -33,6 +33,12 @@ def grey_frame(frame_bgr, size):
     return cv2.resize(grey, tuple(int(s) for s in size), interpolation=cv2.INTER_LINEAR)
 
 
+def grey_frames(frames_bgr, size):
+    """``(T, H, W)`` uint8: :func:`grey_frame` of each BGR frame of an iterable."""
+    size = tuple(int(s) for s in size)
+    return np.stack([grey_frame(frame, size) for frame in frames_bgr])
+
+
 class IntegrateAndFire:
     """The spike simulator state: ``step(grey)`` -> one (H, W) uint8 0/1 spike frame."""
 
@@ -63,14 +69,20 @@ def integrate(greys, rng):
     return np.stack([sim.step(grey.astype(np.float64)) for grey in greys])
 
 
-def variant_greys(greys, motion=1, gain=1.0):
-    """Grey frames ``(T, H, W)`` uint8 of a scene that moves ``motion`` times as fast (every ``motion``-th frame;
-    ``0``: still, the middle frame held for all ``T``) under ``gain`` times the light (rounded to uint8)."""
+def check_variant(motion, gain):
+    """``(int motion, float gain)``, or a ValueError naming the bad one (see :func:`variant_greys`)."""
     motion, gain = int(motion), float(gain)
     if motion < 0:
         raise ValueError(f"motion {motion}: a frame step >= 0 (0 = still, 1 = as filmed, k = k x faster)")
     if not 0.0 < gain <= 1.0:
         raise ValueError(f"gain {gain}: a brightness factor in (0, 1]")
+    return motion, gain
+
+
+def variant_greys(greys, motion=1, gain=1.0):
+    """Grey frames ``(T, H, W)`` uint8 of a scene that moves ``motion`` times as fast (every ``motion``-th frame;
+    ``0``: still, the middle frame held for all ``T``) under ``gain`` times the light (rounded to uint8)."""
+    motion, gain = check_variant(motion, gain)
     moved = np.repeat(greys[len(greys) // 2][None], len(greys), axis=0) if motion == 0 else greys[::motion]
     return moved if gain == 1.0 else np.round(moved * gain).astype(np.uint8)
 

@@ -31,7 +31,8 @@ import os
 import numpy as np
 
 from mindediting.data.spike_io import SpikeFileError, load_spike_npz
-from mindediting.data.spike_simulation import integrate, variant_greys
+from mindediting.data.spike_simulation import (check_variant, grey_frames, integrate, read_video_frames, simulate_spikes,
+                                               variant_greys)
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov")
 
@@ -58,18 +59,9 @@ def _sources(root):
 
 def simulate_video(path, size, seed=0):
     """(spikes (T, H, W) uint8, greys (T, H, W) uint8) of a video, as ``spike_pipeline.load_clip``."""
-    from mindediting.data.spike_simulation import read_video_frames, simulate_spikes
-
     pairs = list(simulate_spikes(read_video_frames(path), tuple(int(s) for s in size),
                                  rng=np.random.default_rng(seed)))
     return np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-
-
-def video_greys(path, size):
-    """The grey frames ``(T, H, W)`` uint8 of a video, cropped and resized as the simulator sees them."""
-    from mindediting.data.spike_simulation import grey_frame, read_video_frames
-
-    return np.stack([grey_frame(frame, tuple(int(s) for s in size)) for frame in read_video_frames(path)])
 
 
 class SpikeTrainSet:
@@ -80,11 +72,13 @@ class SpikeTrainSet:
         self.window, self.stride = int(window), int(stride)
         if self.window < 1 or self.stride < 1:
             raise ValueError(f"spike window and stride must be >= 1, got {window} and {stride}")
-        motions, gains = [int(m) for m in motions], [float(g) for g in gains]
-        if not motions or min(motions) < 0:
-            raise ValueError(f"train.motions {motions}: frame steps >= 0 (0 = still, 1 = as filmed, k = k x faster)")
-        if not gains or not all(0.0 < g <= 1.0 for g in gains):
-            raise ValueError(f"train.gains {gains}: brightness factors in (0, 1]")
+        if not motions or not gains:
+            raise ValueError(f"train.motions {list(motions)} and train.gains {list(gains)}: at least one of each")
+        try:
+            motions = [check_variant(m, 1.0)[0] for m in motions]
+            gains = [check_variant(1, g)[1] for g in gains]
+        except ValueError as err:
+            raise ValueError(f"train.motions / train.gains: {err}") from None
         self.augment, self.patch_size, self.seed = bool(augment), int(patch_size or 0), int(seed)
         self.sim_seed = int(sim_seed)
         self.clips, self.samples, self.files = [], [], _sources(root)
@@ -99,7 +93,7 @@ class SpikeTrainSet:
                 spikes, greys = simulate_video(path, sim_size, sim_seed)
                 self._add_clip(path, spikes, greys)
                 continue
-            greys = video_greys(path, sim_size)
+            greys = grey_frames(read_video_frames(path), sim_size)
             for gain in gains:
                 for motion in motions:
                     if motion == 0:  # still windows, simulated when drawn

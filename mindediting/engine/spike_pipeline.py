@@ -25,7 +25,7 @@ import os
 import numpy as np
 
 from mindediting.data.spike_io import SENSOR_HEIGHT, SENSOR_WIDTH, SpikeDatReader, load_spike_npz
-from mindediting.data.spike_simulation import grey_frame, integrate, simulate_spikes, variant_greys
+from mindediting.data.spike_simulation import grey_frames, integrate, simulate_spikes, variant_greys
 from mindediting.data.video_io import FrameSource
 from mindediting.engine.evaluator import write_metrics
 from mindediting.engine.output_run import fingerprint
@@ -69,7 +69,7 @@ def load_clip(path, width=SENSOR_WIDTH, height=SENSOR_HEIGHT, size=None, seed=0,
     if size is None:
         size = (source.width, source.height)
     if (int(motion), float(gain)) != (1, 1.0):
-        greys = variant_greys(np.stack([grey_frame(frame, tuple(size)) for frame in frames]), motion, gain)
+        greys = variant_greys(grey_frames(frames, size), motion, gain)
         return SpikeClip(integrate(greys, np.random.default_rng(seed)), greys, source.fps, path)
     spikes, greys = [], []
     for spike, grey in simulate_spikes(frames, tuple(size), rng=np.random.default_rng(seed)):
