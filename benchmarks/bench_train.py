@@ -21,6 +21,9 @@ Cases, each in its own subprocess:
   activation memory of the step, extrapolated to ``--recipe_frames`` x ``--recipe_lr`` x ``--recipe_batch`` plus
   float32 weights, gradients and Adam moments: an estimate of device memory from CPU activations (float32; O2
   roughly halves the activation part).
+* ``sci_activations``: the same estimate for an SCI recipe (``--sci_config``, default MetaSCI's DAVIS recipe):
+  peak resident memory of two graph-mode ``SCITrainer`` steps at batch 1 and 2 (the recipe's crop size and frames,
+  a DAVIS-layout folder of bikes.mp4 frames), extrapolated linearly to the recipe's batch per device.
 * ``overlap``: the training loop with its loader slowed by a sleep per sample so that a batch takes about one step
   (``--loader_workers`` max workers prefetching): seconds per iteration against max(load, step) and load + step.
 * ``msrun``: ``train.py`` under ``scripts/run_distribute_train_gpu.sh`` (msrun, CPU collectives) with 1 and 2
@@ -28,6 +31,7 @@ Cases, each in its own subprocess:
 
     python benchmarks/bench_train.py --out /tmp/bench_train.md
     python benchmarks/bench_train.py --cases step --mid_channels 64 --num_blocks 30 --steps 3   # official width
+    python benchmarks/bench_train.py --cases sci_activations   # MetaSCI DAVIS recipe's device memory
 """
 import argparse
 import json
@@ -46,7 +50,7 @@ sys.path.insert(0, REPO)
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", default=["loader", "step", "amp", "overlap", "msrun"],
-                        choices=["loader", "step", "amp", "overlap", "msrun", "activations"])
+                        choices=["loader", "step", "amp", "overlap", "msrun", "activations", "sci_activations"])
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "bench_train"),
                         help="where the REDS-layout data, LMDBs and run directories go (reused between runs)")
     parser.add_argument("--clips", type=int, default=4)
@@ -65,6 +69,8 @@ def parse_args(argv=None):
     parser.add_argument("--recipe_frames", type=int, default=15, help="activations case: frames per sample")
     parser.add_argument("--recipe_lr", type=int, default=64, help="activations case: LR patch side")
     parser.add_argument("--recipe_batch", type=int, default=4, help="activations case: batch per device")
+    parser.add_argument("--sci_config", default="configs/metasci/metasci_davis.yaml",
+                        help="sci_activations case: the SCI training recipe")
     parser.add_argument("--modes", nargs="+", default=["pynative", "graph"], choices=["pynative", "graph"])
     parser.add_argument("--msrun_workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--out", help="also write the tables to this markdown file")
@@ -112,6 +118,37 @@ def make_data(args):
         lmdbs.append(dst)
     stores["lmdb"] = tuple(lmdbs)
     return stores
+
+
+def make_davis(args):
+    """DAVIS layout (``<root>/<clip>/%05d.jpg``, what SCITrainer reads) from ``--frames`` frames of bikes.mp4."""
+    import cv2
+
+    from mindediting.data.video_io import read_frames, sample_video
+
+    root = os.path.join(args.workdir, f"davis_bikes_{args.frames}")
+    done = os.path.join(root, ".complete")
+    if not os.path.isfile(done):
+        for f, frame in enumerate(read_frames(sample_video("bikes"), max_frames=args.frames)):
+            path = os.path.join(root, "bikes", f"{f:05d}.jpg")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            cv2.imwrite(path, cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        open(done, "w", encoding="utf-8").close()
+    return root
+
+
+def sci_config(args, root, batch, run_dir):
+    """The SCI recipe at ``batch`` per device, two iterations, no validation or data workers."""
+    from mindediting.config import load_config
+
+    cfg = load_config(os.path.join(REPO, args.sci_config))
+    size, frames = int(cfg["train"].get("crop_size", 256)), int(cfg["train"].get("num_frames", 8))
+    # a random mask of the recipe's shape: the same memory as its mask file, which this benchmark need not have
+    cfg["train"].update(root=root, batch_size=batch, num_workers=0, total_iters=2, val_interval=0,
+                        save_interval=10 ** 9, log_interval=10 ** 9, output_dir=run_dir, mask_path=None,
+                        mask_shape=[size, size, frames])
+    cfg["system"].update(device_target="CPU", mode="graph")
+    return cfg
 
 
 def train_config(args, gt_root, lq_root, mode, run_dir):
@@ -223,12 +260,13 @@ def worker_overlap(spec):
 def worker_activations(spec):
     """Peak RSS after two graph-mode steps (the second allocates what the first compiled), and the parameter count."""
     from mindediting.engine.runtime import setup_runtime
-    from mindediting.engine.video_trainer import VideoTrainer as Trainer
+    from mindediting.engine.sci_trainer import SCITrainer
+    from mindediting.engine.video_trainer import VideoTrainer
     from mindediting.utils.peak_rss import own_peak_rss
 
     cfg = spec["cfg"]
     setup_runtime(cfg, argparse.Namespace(device_target=None, mode=None))
-    trainer = Trainer(cfg, progress=False)
+    trainer = (SCITrainer if spec.get("trainer") == "sci" else VideoTrainer)(cfg, progress=False)
     fields = next(trainer.loader)[:-1]
     trainer.loader.close()
     for _ in range(2):
@@ -303,13 +341,15 @@ def main(argv=None):
     from tqdm import tqdm
 
     os.makedirs(args.workdir, exist_ok=True)
-    stores = make_data(args)
-    load = os.getloadavg()
-    head = (f"BasicVSR training benchmark: mid_channels {args.mid_channels}, num_blocks {args.num_blocks}, "
-            f"batch {args.batch_size} x {args.num_frames} frames, LR patch {args.gt_patch_size // 4}; data: "
-            f"{args.clips} clips x {args.frames} frames of bikes.mp4 ({args.gt_size[0]}x{args.gt_size[1]} GT); "
-            f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
-    sections = [head]
+    sections = []
+    if set(args.cases) - {"sci_activations"}:  # the BasicVSR cases and their REDS-layout data
+        stores = make_data(args)
+        load = os.getloadavg()
+        head = (f"BasicVSR training benchmark: mid_channels {args.mid_channels}, num_blocks {args.num_blocks}, "
+                f"batch {args.batch_size} x {args.num_frames} frames, LR patch {args.gt_patch_size // 4}; data: "
+                f"{args.clips} clips x {args.frames} frames of bikes.mp4 ({args.gt_size[0]}x{args.gt_size[1]} GT); "
+                f"{os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+        sections.append(head)
     jobs = []
     if "loader" in args.cases:
         jobs += [("loader", store, n) for store in ("folder", "lmdb") for n in args.loader_workers]
@@ -321,6 +361,8 @@ def main(argv=None):
         jobs += [("overlap", None, max(args.loader_workers))]
     if "activations" in args.cases:
         jobs += [("activations", frames, None) for frames in (args.num_frames, 2 * args.num_frames)]
+    if "sci_activations" in args.cases:
+        jobs += [("sci_activations", batch, None) for batch in (1, 2)]
     if "msrun" in args.cases:
         jobs += [("msrun", None, n) for n in args.msrun_workers]
     results = []
@@ -342,6 +384,11 @@ def main(argv=None):
             cfg = train_config(args, *stores["lmdb"], "graph", run_dir)
             cfg["train"].update(num_frames=what, fix_iter=0)
             res = run_worker({"case": "activations", "cfg": cfg})
+        elif case == "sci_activations":
+            run_dir = os.path.join(args.workdir, f"run_sci_activations_{what}")
+            shutil.rmtree(run_dir, ignore_errors=True)
+            res = run_worker({"case": "activations", "trainer": "sci",
+                              "cfg": sci_config(args, make_davis(args), what, run_dir)})
         elif case == "overlap":
             run_dir = os.path.join(args.workdir, "run_overlap")
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -398,6 +445,21 @@ def main(argv=None):
                         f"{args.recipe_frames} frames of {args.recipe_lr}x{args.recipe_lr}: activations "
                         f"{recipe / 1024:.1f} GB + weights/gradients/Adam {states:.0f} MB (estimate from CPU "
                         "activations, not a device measurement)")
+    acts = [(what, r) for case, what, _, r in results if case == "sci_activations"]
+    if len(acts) == 2 and not any("error" in r for _, r in acts):
+        (b1, r1), (b2, r2) = acts
+        from mindediting.config import load_config
+
+        recipe = load_config(os.path.join(REPO, args.sci_config))
+        batch = int(recipe["train"]["batch_size"])
+        per_sample = (r2["peak_mb"] - r1["peak_mb"]) / (b2 - b1)
+        sections.append(f"SCI training step memory ({args.sci_config}: {recipe['model']['name']}, "
+                        f"{recipe['train']['crop_size']}x{recipe['train']['crop_size']} x "
+                        f"{recipe['train']['num_frames']} frames; graph mode, float32, CPU peak RSS), extrapolated\n\n" +
+                        table(["batch", "peak RSS MB"], [(b1, f"{r1['peak_mb']:.0f}"), (b2, f"{r2['peak_mb']:.0f}")]) +
+                        f"\n\n{per_sample:.0f} MB per sample; at the recipe's batch {batch}: "
+                        f"{(r1['peak_mb'] + per_sample * (batch - b1)) / 1024:.1f} GB (an upper bound from the CPU "
+                        "backend, not a device measurement)")
     text = "\n\n".join(sections) + "\n"
     print(text)
     if args.out:
