@@ -18,8 +18,8 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Slow tests first, in their collection order: xdist hands tests out in this order, so the two workers share
-    the long ones from the start and the run ends on short tests instead of one core waiting for a long one."""
+    """Slow tests first, in their collection order: with ``--dist worksteal`` (pytest.ini) the two workers share the
+    long ones from the start and the run ends on short tests instead of one core waiting for a long one."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

@@ -18,8 +18,13 @@ DEVICE_CONFIGS = sorted(glob.glob(os.path.join(REPO, "configs", "basicvsr", "*_t
                         VRT_DEVICE_CONFIGS +
                         glob.glob(os.path.join(REPO, "configs", "metasci", "metasci_davis_*.yaml")))
 # compiled here: VRT's step (the slowest to compile, ~4 min) is compiled and compared with PyNative by
-# tests/test_vrt_graph_train.py instead
-COMPILED_HERE = [p for p in DEVICE_CONFIGS if p not in VRT_DEVICE_CONFIGS]
+# tests/test_vrt_graph_train.py instead. Of each GPU/Ascend pair only the GPU file: on CPU, with the overrides of
+# the test below (device, per-device batch, device count), the two are the same run, which
+# test_every_device_config_is_there_and_validates checks
+COMPILED_HERE = [p for p in DEVICE_CONFIGS if p not in VRT_DEVICE_CONFIGS and p.endswith("_gpu.yaml")]
+# what the _gpu and _ascend files of a pair may differ in: overridden by the compiled test (device_target by
+# --device_target CPU, the other two by train.batch_size=1 train.num_devices=1)
+OVERRIDDEN = (("system", "device_target"), ("train", "batch_size"), ("train", "num_devices"))
 # tiny stand-ins for the networks: the train sections (AMP, loss scale, recompute, batch) are the files' own
 TINY_MODELS = {
     "basicvsr": ["model.args.mid_channels=4", "model.args.num_blocks=1"],
@@ -49,6 +54,15 @@ def test_every_device_config_is_there_and_validates():
     assert gpu.pop("system") == {"device_target": "GPU", "mode": "graph", "infer_mode": "pynative"}
     assert ascend.pop("system") == {"device_target": "Ascend", "mode": "graph", "infer_mode": "pynative"}
     assert gpu == ascend
+    # the other pairs: one run on CPU too (test_device_config_compiles_and_trains_one_iteration_on_cpu compiles the
+    # GPU file; the Ascend file differs only in what that run overrides)
+    for gpu_path in COMPILED_HERE:
+        gpu, ascend = (load_config(p) for p in (gpu_path, gpu_path.replace("_gpu.yaml", "_ascend.yaml")))
+        assert ascend["system"]["device_target"] == "Ascend", gpu_path
+        for section, key in OVERRIDDEN:
+            gpu[section].pop(key)
+            ascend[section].pop(key)
+        assert gpu == ascend, gpu_path
 
 
 @pytest.fixture(scope="module")
