@@ -348,3 +348,43 @@ def test_vrt_task_configs_carry_the_kair_training_recipe(task):
     assert opts["batch_size"] == 1 and opts["total_iters"] == 300000 and opts["eta_min"] == 1e-7
     assert opts["patch_size"] == (256 if task < "005" else 192)
     assert opts["num_frames"] == (7 if task in ("003", "004") else 6)
+
+
+def test_init_from_loads_every_weight_before_flow_init(tmp_path):
+    """train.init_from: the trainer's network starts with the file's weights (all of them: strict), and
+    flow_init zero is applied after it (SPyNet's last layers zeroed, the rest as loaded); a missing file is named."""
+    import mindspore as ms
+    import numpy as np
+
+    from mindediting.engine.video_trainer import VideoTrainer
+    from mindediting.models import build_model
+
+    cfg = tiny_config(str(tmp_path / "data"))
+    ms.set_seed(123)
+    source = build_model("basicvsr", **cfg["model"]["args"])
+    for i, param in enumerate(source.trainable_params()):  # values no fresh build has
+        param.set_data(ms.Tensor(np.full(param.shape, 0.01 * (i + 1), np.float32)))
+    ckpt = str(tmp_path / "start.ckpt")
+    ms.save_checkpoint(source, ckpt)
+    expected = {p.name: p.asnumpy() for p in source.trainable_params()}
+
+    cfg["train"].update(init_from=ckpt)
+    trainer = VideoTrainer(cfg, run_dir=str(tmp_path / "run"), progress=False)
+    got = {p.name: p.asnumpy() for p in trainer.net.trainable_params()}
+    assert got.keys() == expected.keys()
+    for name, value in expected.items():
+        np.testing.assert_array_equal(got[name], value, err_msg=name)
+    trainer.loader.close()
+
+    cfg["train"].update(flow_init="zero", output_dir=str(tmp_path / "run2"))
+    trainer = VideoTrainer(cfg, run_dir=str(tmp_path / "run2"), progress=False)
+    zeroed = [p.name for p in trainer.net.trainable_params() if not p.asnumpy().any()]
+    assert zeroed and all(name.startswith("spynet.basic_module") for name in zeroed), zeroed
+    for param in trainer.net.trainable_params():
+        if param.name not in zeroed:
+            np.testing.assert_array_equal(param.asnumpy(), expected[param.name], err_msg=param.name)
+    trainer.loader.close()
+
+    cfg["train"].update(init_from=str(tmp_path / "nope.ckpt"))
+    with pytest.raises(FileNotFoundError, match=r"train.init_from: .*nope.ckpt not found"):
+        VideoTrainer(cfg, run_dir=str(tmp_path / "run3"), progress=False)

@@ -24,7 +24,7 @@ Network inputs in each model's upstream layout: ``meas (B, 1, H, W)``, ``mask (B
 import logging
 import os
 
-from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop
+from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop, read_init_params
 from mindediting.engine.train_step import build_step
 
 logger = logging.getLogger(__name__)
@@ -33,18 +33,6 @@ logger = logging.getLogger(__name__)
 def sci_train_options(cfg):
     """The SCI trainer's options (``train`` section over :attr:`SCITrainer.SCHEMA`), checked."""
     return SCITrainer.options(cfg)
-
-
-def read_init_params(path, spec, model_args):
-    """``{name: ndarray}`` of ``train.init_from``: a MindSpore ``.ckpt`` (training-state entries dropped) or an
-    upstream ``.pth`` mapped to the network's names with the spec's ``init_weights`` (else ``weights``)."""
-    from mindediting.convert.weights import read_weights
-    from mindediting.utils.resolve import resolve
-
-    if not os.path.isfile(str(path)):
-        raise FileNotFoundError(f"train.init_from: {path} not found")
-    mapping = spec.init_weights or spec.weights
-    return read_weights(str(path), "train.init_from", resolve(mapping) if mapping else None, **model_args)
 
 
 def quantizer_cells(net):

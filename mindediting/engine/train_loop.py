@@ -84,6 +84,18 @@ AMP_LEVELS = ("O0", "O1", "O2", "O3")
 LOSS_SCALE_TYPES = ("none", "static", "dynamic")
 
 
+def read_init_params(path, spec, model_args):
+    """``{name: ndarray}`` of ``train.init_from``: a MindSpore ``.ckpt`` (training-state entries dropped) or an
+    upstream ``.pth`` mapped to the network's names with the spec's ``init_weights`` (else ``weights``)."""
+    from mindediting.convert.weights import read_weights
+    from mindediting.utils.resolve import resolve
+
+    if not os.path.isfile(str(path)):
+        raise FileNotFoundError(f"train.init_from: {path} not found")
+    mapping = spec.init_weights or spec.weights
+    return read_weights(str(path), "train.init_from", resolve(mapping) if mapping else None, **model_args)
+
+
 def step_seed(seed, step, rank=0):
     """A MindSpore global seed for one training iteration (non-negative int32)."""
     return int(np.random.SeedSequence([int(seed), int(step), int(rank)]).generate_state(1)[0] % (2 ** 31 - 1))

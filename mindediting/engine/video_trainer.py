@@ -7,6 +7,9 @@ Recipe (``train`` section of the config, defaults = mmagic ``basicvsr_2xb4_reds4
   weight decay 0), ``betas`` (0.9, 0.99), ``lr`` 2e-4;
 * cosine-restart schedule: ``periods`` (e.g. [300000]), ``restart_weights``, ``eta_min`` (absolute, for
   both groups), evaluated at the 0-based iteration before each update (mmcv ``CosineRestartLrUpdaterHook``);
+* ``init_from``: start from a checkpoint's weights (a ``.ckpt`` of this network, training-state entries dropped,
+  or an upstream ``.pth`` mapped by the model spec), loaded strictly; a resumed run reads its own checkpoint instead
+  (mmagic's ``load_from``);
 * ``flow_init: zero`` starts SPyNet at zero flow (:meth:`~mindediting.models.common.spynet.SPyNet.zero_flow`)
   when no pretrained SPyNet is at hand; the default keeps it as built or loaded (``spynet_pretrained``);
 * SPyNet (``net.spynet``) frozen for the first ``fix_iter`` iterations, then trained with
@@ -27,7 +30,7 @@ import logging
 import math
 import os
 
-from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop
+from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop, read_init_params
 from mindediting.engine.train_step import build_step
 
 logger = logging.getLogger(__name__)
@@ -122,6 +125,7 @@ class VideoTrainer(TrainLoop):
         "fix_iter": (int, 5000), "spynet_lr_mult": (float, 0.125),  # fix_keys frozen for fix_iter, then lr x mult
         "fix_keys": (list, ["spynet"]),
         "flow_init": (str, "model"),  # model: SPyNet as built/loaded; zero: its last layers zeroed (zero flow)
+        "init_from": (str, None),  # start weights (.ckpt or upstream .pth), loaded strictly; before flow_init
         "recompute": (bool, False),  # recompute the activations of the top-level cells in backward (less memory)
         "sigma_min": (float, 0.0), "sigma_max": (float, 50.0), "frame_ext": (str, ".jpg"),  # davis_denoise
         "color_jitter": ((bool, int, float), False),  # vimeo_vfi
@@ -154,6 +158,14 @@ class VideoTrainer(TrainLoop):
         ms.set_seed(self.seed)
         scale = int((cfg.get("data") or {}).get("scale") or 4)
         self.net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
+        if opts["init_from"]:
+            from mindediting import registry
+            from mindediting.convert.weights import load_into
+
+            params = read_init_params(opts["init_from"], registry.get(cfg["model"]["name"]),
+                                      cfg["model"].get("args") or {})
+            load_into(self.net, params, opts["init_from"])
+            logger.info("initialised all %d parameters from %s", len(params), opts["init_from"])
         if self.jit and hasattr(self.net, "detect_mirror"):
             self.net.detect_mirror = False
         if opts["flow_init"] == "zero":
