@@ -323,9 +323,7 @@ def test_memory_budget_holds_on_real_footage(tmp_path, bikes, caplog):
     from mindediting.engine.inference import parse_memory, plan_memory
 
     spec = registry.get("basicvsr").infer_memory
-    plans = {budget: plan_memory(spec, parse_memory(budget), 16, 68, 160, spec.get("min_chunk", 2),
-                                 spec.get("tile_multiple", 8), spec.get("min_tile", 32), spec.get("pad_multiple", 1))
-             for budget in ("1.5G", "2G")}
+    plans = {budget: plan_memory(spec, parse_memory(budget), 16, 68, 160) for budget in ("1.5G", "2G")}
     assert plans == {"1.5G": (16, 0), "2G": (16, 0)}
     status, output, peak = _peak_rss(["--config_path", DEMO, "--downscale_input", "4",
                                       "--max_frames", "16", "--ckpt", "pretrained/basicvsr_small_skvideo.ckpt",

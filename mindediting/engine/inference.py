@@ -96,17 +96,20 @@ def parse_memory(text):
     return int(float(match.group(1)) * 1024 ** " kmgt".index(match.group(2) or " "))
 
 
-def plan_memory(model, budget, frames, height, width, min_chunk=2, tile_multiple=8, min_tile=32, pad_multiple=1):
+def plan_memory(model, budget, frames, height, width):
     """``(chunk_frames, tile)`` keeping the peak host RSS within ``budget`` bytes.
 
     ``model`` is a spec's ``infer_memory``: ``floor_mb`` (the process with the runtime, the network and the
     codecs loaded, before any frame) and ``kb_per_pixel`` (peak growth per low-resolution input pixel of one
     chunk, frames x tile area, measured end to end by ``benchmarks/measure_infer_memory.py``). Whole frames are
-    preferred with the longest chunk that fits; otherwise chunks of ``min_chunk`` frames and the largest tile (a
-    multiple of ``tile_multiple``). A budget under the floor, or too small for ``min_tile`` tiles, is refused.
-    ``pad_multiple``: the network pads frames (and tiles) to this multiple, so pixels are counted after padding
-    (VRT: 64, its 8x8 attention windows at 1/8 scale).
+    preferred with the longest chunk that fits; otherwise chunks of ``min_chunk`` (2) frames and the largest tile
+    (a multiple of ``tile_multiple``, 8). A budget under the floor, or too small for ``min_tile`` (32) tiles, is
+    refused. ``pad_multiple`` (1): the network pads frames (and tiles) to this multiple, so pixels are counted after
+    padding (VRT: 64, its 8x8 attention windows at 1/8 scale).
     """
+    min_chunk, tile_multiple = model.get("min_chunk", 2), model.get("tile_multiple", 8)
+    min_tile, pad_multiple = model.get("min_tile", 32), model.get("pad_multiple", 1)
+
     def padded(size):
         return -(-size // pad_multiple) * pad_multiple
 

@@ -24,7 +24,7 @@ Network inputs in each model's upstream layout: ``meas (B, 1, H, W)``, ``mask (B
 import logging
 import os
 
-from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop, read_init_params
+from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop, load_init_weights
 from mindediting.engine.train_step import build_step
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class SCITrainer(TrainLoop):
         model_args = cfg["model"].get("args") or {}
         self.net = build_model(self.model_name, **model_args)
         if opts["init_from"]:
-            self._init_weights(opts["init_from"], bool(opts["init_strict"]), model_args)
+            load_init_weights(self.net, opts["init_from"], self.spec, model_args, bool(opts["init_strict"]))
         self.mixed_precision(self.net)
         self.net.set_train(True)
 
@@ -115,19 +115,6 @@ class SCITrainer(TrainLoop):
         # graph mode compiles the whole step (forward, backward, update): faster, and flat host memory
         self._step = build_step(self._loss, [self.optimizers["main"]], self.world_size, self.jit, self.scaler)
         self.quantizers_pending = opts["quantizer_init"] == "first_batch" and bool(quantizer_cells(self.net))
-
-    def _init_weights(self, path, strict, model_args):
-        from mindediting.convert.weights import load_into
-        from mindediting.models.qsci import load_full_precision
-
-        params = read_init_params(path, self.spec, model_args)
-        if strict:
-            load_into(self.net, params, path)
-            logger.info("initialised all %d parameters from %s", len(params), path)
-        else:
-            copied, skipped = load_full_precision(self.net, params)
-            logger.info("initialised %d parameters from %s (non-strict; %d entries without an equal-shape "
-                        "counterpart left as built)", len(copied), path, len(skipped))
 
     def net_inputs(self, meas, mask, mask_s):
         """numpy batch -> the model's upstream input layout (Tensors)."""

@@ -96,6 +96,22 @@ def read_init_params(path, spec, model_args):
     return read_weights(str(path), "train.init_from", resolve(mapping) if mapping else None, **model_args)
 
 
+def load_init_weights(net, path, spec, model_args, strict=True):
+    """``train.init_from``: load :func:`read_init_params` into ``net``; ``strict`` needs every parameter, otherwise
+    only the entries whose name and shape match are copied (upstream ``load_checkpoints``)."""
+    from mindediting.convert.weights import load_into
+    from mindediting.models.qsci import load_full_precision
+
+    params = read_init_params(path, spec, model_args)
+    if strict:
+        load_into(net, params, path)
+        logger.info("initialised all %d parameters from %s", len(params), path)
+    else:
+        copied, skipped = load_full_precision(net, params)
+        logger.info("initialised %d parameters from %s (non-strict; %d entries without an equal-shape "
+                    "counterpart left as built)", len(copied), path, len(skipped))
+
+
 def step_seed(seed, step, rank=0):
     """A MindSpore global seed for one training iteration (non-negative int32)."""
     return int(np.random.SeedSequence([int(seed), int(step), int(rank)]).generate_state(1)[0] % (2 ** 31 - 1))

@@ -153,8 +153,7 @@ def _apply_budget(cfg, request, frames, height, width):
         # a compiled network holds more than the measured peak (tiny VRT: 3.7 GB in graph mode against 1.4 GB)
         raise ValueError(f"the memory model of {spec.name} was measured in {' / '.join(model['modes'])} mode, this run "
                          f"is in {mode} mode; add --mode {model['modes'][0]} to run within --max_memory")
-    chunk, tile = plan_memory(model, budget, frames, height, width, model.get("min_chunk", 2),
-                              model.get("tile_multiple", 8), model.get("min_tile", 32), model.get("pad_multiple", 1))
+    chunk, tile = plan_memory(model, budget, frames, height, width)
     infer_cfg = cfg.setdefault("infer", {})
     infer_cfg.update(chunk_frames=chunk, chunk_overlap=min(infer_cfg.get("chunk_overlap") or 0, chunk // 2),
                      tile=tile, tile_overlap=min(infer_cfg.get("tile_overlap") or 0, tile // 4) if tile else 0)

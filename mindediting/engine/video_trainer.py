@@ -30,7 +30,7 @@ import logging
 import math
 import os
 
-from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop, read_init_params
+from mindediting.engine.train_loop import LOOP_SCHEMA, TrainLoop, load_init_weights
 from mindediting.engine.train_step import build_step
 
 logger = logging.getLogger(__name__)
@@ -160,12 +160,9 @@ class VideoTrainer(TrainLoop):
         self.net = build_model(cfg["model"]["name"], **(cfg["model"].get("args") or {}))
         if opts["init_from"]:
             from mindediting import registry
-            from mindediting.convert.weights import load_into
 
-            params = read_init_params(opts["init_from"], registry.get(cfg["model"]["name"]),
-                                      cfg["model"].get("args") or {})
-            load_into(self.net, params, opts["init_from"])
-            logger.info("initialised all %d parameters from %s", len(params), opts["init_from"])
+            load_init_weights(self.net, opts["init_from"], registry.get(cfg["model"]["name"]),
+                              cfg["model"].get("args") or {})
         if self.jit and hasattr(self.net, "detect_mirror"):
             self.net.detect_mirror = False
         if opts["flow_init"] == "zero":
