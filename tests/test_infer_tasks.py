@@ -312,6 +312,22 @@ def test_interrupt_keeps_no_partial_file(tmp_path, crops, monkeypatch):
     assert all(p.startswith(".clip_x4.resume/video_") for p in kept[1:])
 
 
+def test_resume_removes_temporaries_a_kill_left(tmp_path, crops):
+    """kill -9 can land while a PNG or a segment is half written: its ``.partial`` temporary stays behind. The
+    resumed run removes them from the PNG folder and the resume folder and leaves the user's own files alone."""
+    from mindediting.engine import inference
+
+    clip = make_clip(tmp_path / "clip.mp4", crops[:4], audio=None)
+    cfg = {"model": {"name": "basicvsr", "args": {}}, "infer": {"chunk_frames": 2, "save_png": True}}
+    out = tmp_path / "out"
+    inference.run_inference(cfg, clip, output_dir=str(out), progress=False)
+    (out / "clip_x4" / ".00000002.png.k1ll3d.partial.png").write_bytes(b"half a png")
+    (out / "clip_x4" / "notes.txt").write_text("mine")
+    inference.run_inference(cfg, clip, output_dir=str(out), progress=False, resume=True)
+    names = sorted(os.listdir(out / "clip_x4"))
+    assert names == ["00000000.png", "00000001.png", "00000002.png", "00000003.png", "notes.txt"]
+
+
 @pytest.mark.slow
 def test_memory_budget_holds_on_real_footage(tmp_path, bikes, caplog):
     """Two budgets on bikes downscaled x4 (160x68) with the shipped small BasicVSR: the planned chunks keep the

@@ -115,9 +115,11 @@ class OutputRun:
             shutil.rmtree(self.parts, ignore_errors=True)
             state = self.state
         os.makedirs(self.parts, exist_ok=True)
-        for leftover in os.listdir(self.parts):  # temporaries of a killed run
-            if ".partial" in leftover:
-                os.remove(os.path.join(self.parts, leftover))
+        # temporaries of a killed run (utils.atomic names them .<name>.<random>.partial<suffix>)
+        for folder in (self.parts, self.png_dir):
+            for leftover in os.listdir(folder) if os.path.isdir(folder) else ():
+                if leftover.startswith(".") and ".partial" in leftover:
+                    os.remove(os.path.join(folder, leftover))
         self.state = state
         if state["segments"]:
             logger.info("resuming: %d of %d segments done (%d frames)", len(state["segments"]),
