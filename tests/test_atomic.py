@@ -108,3 +108,16 @@ def test_writer_mixin_publishes_on_success_and_aborts_on_error(tmp_path):
             writer.write("c")
             raise ValueError("frame 1 is bad")
     assert dst.read_text(encoding="utf-8") == "a\nb\n" and os.listdir(tmp_path) == ["lines.txt"]
+
+
+def test_a_mindspore_checkpoint_lands_readable_and_replaceable(tmp_path):
+    """mindspore.save_checkpoint makes its file read-only (0400); the committed file is 0644 like every output."""
+    import mindspore as ms
+    import numpy as np
+
+    dst = tmp_path / "w.ckpt"
+    with atomic_path(dst, suffix=".ckpt") as tmp:
+        ms.save_checkpoint([{"name": "w", "data": ms.Tensor(np.ones(2, np.float32))}], tmp)
+        assert stat.S_IMODE(os.stat(tmp).st_mode) == 0o400  # what MindSpore leaves
+    assert stat.S_IMODE(os.stat(dst).st_mode) == 0o644
+    assert ms.load_checkpoint(str(dst))["w"].asnumpy().tolist() == [1.0, 1.0]

@@ -77,6 +77,9 @@ class AtomicPath(AtomicWriterMixin):
         self.finished = True
         _PENDING.pop(id(self), None)
         try:
+            # mindspore.save_checkpoint leaves its file read-only for the owner (0400); a checkpoint, weights
+            # file or video this package writes is an ordinary file that others may read and the owner replace
+            os.chmod(self.tmp, 0o644)
             fsync_file(self.tmp)
             os.replace(self.tmp, self.dst)
         except BaseException:
