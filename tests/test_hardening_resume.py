@@ -4,6 +4,7 @@ import errno
 import json
 import logging
 import os
+import stat
 
 import pytest
 
@@ -37,7 +38,7 @@ def _copy_run(finished_run, tmp_path):
     source, _ = finished_run
     shutil.copytree(source / "run", tmp_path / "run")
     for path in (tmp_path / "run" / "checkpoints").iterdir():
-        assert os.access(path, os.W_OK)  # the tests damage them (MindSpore alone would leave them read-only)
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644  # the tests damage them (MindSpore alone: 0400)
     return tmp_path / "run"
 
 
