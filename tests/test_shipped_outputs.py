@@ -32,7 +32,7 @@ CKPT = {
     "metasci": "pretrained/metasci_small_skvideo.ckpt",
     "spikling": "pretrained/spikling_small_skvideo.ckpt",
 }
-# model.args of basicvsr_skvideo_train.yaml, metasci_skvideo_train.yaml, spikling_train_skvideo_small.yaml
+# model.args of basicvsr_skvideo_train.yaml, metasci_skvideo_train.yaml, spikling_train_skvideo_scenes.yaml
 MODEL_ARGS = {
     "basicvsr": {"mid_channels": 32, "num_blocks": 4},
     "metasci": {},
