@@ -21,6 +21,7 @@ def parse_args(argv=None):
     parser = script_parser(__doc__, output_help="where metrics (and frames with eval.save_frames=true) go")
     parser.add_argument("--ckpt", help="MindSpore checkpoint (convert official .pth files with "
                         "src/scripts/convert_weights.py)")
+    parser.add_argument("--no_progress", action="store_true", help="hide the progress bars (logs, batch jobs)")
     return parse_script_args(parser, argv)
 
 
@@ -41,7 +42,7 @@ def main(argv=None):
             # before scoring: a table computed for an hour must not be lost to a read-only folder at the end
             check_writable_dir(output_dir, "eval output folder", create=False)
         setup_runtime(cfg, args, inference=True)
-        evaluate(cfg, ckpt=args.ckpt, output_dir=output_dir)
+        evaluate(cfg, ckpt=args.ckpt, output_dir=output_dir, progress=not args.no_progress)
 
     return run_cli(run)
 

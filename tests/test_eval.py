@@ -70,6 +70,18 @@ def test_reds4_bicubic_baseline_table_and_files(tmp_path, real_frames, capsys):
     assert "bicubic x4 baseline" in printed and f"{np.mean(expected):.4f}" in printed
 
 
+def test_no_progress_hides_the_bar_and_keeps_the_table(tmp_path, real_frames, capsys):
+    _reds_layout(tmp_path / "REDS", real_frames)
+    cfg = _config(tmp_path, data={"root": str(tmp_path / "REDS"), "clips": ["000"]})
+    assert eval_script.main(["--config_path", cfg, "--output_dir", str(tmp_path / "a")]) == 0
+    shown = capsys.readouterr()
+    assert "eval: 100%" in shown.err
+    assert eval_script.main(["--config_path", cfg, "--output_dir", str(tmp_path / "b"), "--no_progress"]) == 0
+    hidden = capsys.readouterr()
+    assert "eval:" not in hidden.err and "bicubic x4 baseline" in hidden.out
+    assert (tmp_path / "a" / "metrics.csv").read_text() == (tmp_path / "b" / "metrics.csv").read_text()
+
+
 def test_reds4_with_converted_style_checkpoint_matches_direct_run(tmp_path, real_frames):
     _reds_layout(tmp_path / "REDS", real_frames)
     net = build_model("basicvsr", mid_channels=4, num_blocks=1)
