@@ -205,3 +205,35 @@ def test_show_flow_draws_the_four_panels(tmp_path, photo_frames, capsys):
                  "--output", str(tmp_path / "bad.png")]) == 2
     assert capsys.readouterr().err.strip().endswith("c.png: 64x40 differs from " + str(tmp_path / "a.png") + " (64x48)")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_show_flow_takes_the_spynet_of_a_basicvsr_checkpoint(tmp_path, photo_frames, capsys):
+    """A BasicVSR training checkpoint: show_flow draws the flow its SPyNet finds (the same as that SPyNet's own
+    file gives); a checkpoint without SPyNet weights is a one-line error naming the file."""
+    import cv2
+    import mindspore as ms
+
+    sys.path.insert(0, os.path.join(REPO, "src", "scripts"))
+    from show_flow import main
+
+    from mindediting.data.video_io import write_png
+    from mindediting.models import build_model
+
+    net = build_model("basicvsr", mid_channels=8, num_blocks=1)
+    ms.save_checkpoint(net, str(tmp_path / "basicvsr.ckpt"))
+    ms.save_checkpoint(net.spynet, str(tmp_path / "spynet.ckpt"))
+    frame = cv2.resize(cv2.imread(str(photo_frames / "coffee" / "00000000.png")), (64, 48))
+    write_png(str(tmp_path / "a.png"), frame, channel_order="BGR")
+    write_png(str(tmp_path / "b.png"), np.roll(frame, 1, axis=0), channel_order="BGR")
+    lines = []
+    for name in ("basicvsr", "spynet"):
+        assert main(["--ckpt", str(tmp_path / f"{name}.ckpt"), "--ref", str(tmp_path / "a.png"), "--supp",
+                     str(tmp_path / "b.png"), "--output", str(tmp_path / f"{name}.png"), "--scale", "1"]) in (0, None)
+        lines.append(capsys.readouterr().out.split(": ", 1)[1])
+    assert lines[0] == lines[1] and "flow length mean 0.00 px" not in lines[0]
+    assert (tmp_path / "basicvsr.png").read_bytes() == (tmp_path / "spynet.png").read_bytes()
+    other = build_model("spikling")
+    ms.save_checkpoint(other, str(tmp_path / "spikling.ckpt"))
+    assert main(["--ckpt", str(tmp_path / "spikling.ckpt"), "--ref", str(tmp_path / "a.png"), "--supp",
+                 str(tmp_path / "b.png"), "--output", str(tmp_path / "x.png")]) == 2
+    assert "spikling.ckpt" in capsys.readouterr().err and not (tmp_path / "x.png").exists()

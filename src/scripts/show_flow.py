@@ -49,7 +49,7 @@ def show(args):
     if ref.shape != supp.shape:
         raise ValueError(f"{args.supp}: {supp.shape[1]}x{supp.shape[0]} differs from {args.ref} "
                          f"({ref.shape[1]}x{ref.shape[0]})")
-    net = build_model("spynet", pretrained=args.ckpt)  # our .ckpt or upstream .pth (the spec's mapping)
+    net = spynet_of(args.ckpt)
     ref_t, supp_t = (ms.Tensor(x.transpose(2, 0, 1)[None]) for x in (ref, supp))
     flow = net(ref_t, supp_t)
     warped = flow_warp(supp_t, flow.transpose(0, 2, 3, 1), padding_mode="border").asnumpy()[0].transpose(1, 2, 0)
@@ -60,10 +60,25 @@ def show(args):
           f"flow length mean {np.linalg.norm(flow, axis=2).mean():.2f} px, max {np.linalg.norm(flow, axis=2).max():.2f}")
 
 
+def spynet_of(path):
+    """SPyNet with the weights of ``path``: a SPyNet file (our .ckpt or upstream .pth, the spec's mapping), or a
+    checkpoint of a network that holds one as ``spynet`` (BasicVSR, BasicVSR++: its flow is what that network
+    aligns with)."""
+    from mindediting.convert.weights import is_torch_file, load_into, read_weights
+    from mindediting.models import build_model
+
+    if not is_torch_file(path):
+        params = read_weights(path)
+        if any(k.startswith("spynet.") for k in params):
+            inner = {k[len("spynet."):]: v for k, v in params.items() if k.startswith("spynet.")}
+            return load_into(build_model("spynet"), inner, f"{path} (its spynet.* weights)")
+    return build_model("spynet", pretrained=path)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", required=True, help="SPyNet weights (.ckpt of train.py / export_weights_fp16.py, "
-                        "or an upstream .pth)")
+                        "or an upstream .pth), or a BasicVSR / BasicVSR++ checkpoint (its spynet.* weights)")
     parser.add_argument("--ref", required=True, help="reference frame (the one the flow aligns to)")
     parser.add_argument("--supp", required=True, help="supporting frame (warped onto the reference)")
     parser.add_argument("--output", required=True, help="PNG to write")
