@@ -121,3 +121,19 @@ def test_a_mindspore_checkpoint_lands_readable_and_replaceable(tmp_path):
         assert stat.S_IMODE(os.stat(tmp).st_mode) == 0o400  # what MindSpore leaves
     assert stat.S_IMODE(os.stat(dst).st_mode) == 0o644
     assert ms.load_checkpoint(str(dst))["w"].asnumpy().tolist() == [1.0, 1.0]
+
+
+def test_stale_temporaries_are_removed_and_nothing_else(tmp_path):
+    """What a killed process leaves (a temporary of AtomicPath, MindSpore's .tmp beside it) goes; the user's
+    files, hidden or named like ours but not hidden, stay; a missing folder is no error."""
+    from mindediting.utils.atomic import remove_stale_temporaries
+
+    left = AtomicPath(tmp_path / "frame.png")
+    os.remove(left.tmp)  # as after kill -9: _PENDING dies with the process, the files stay
+    names = [os.path.basename(left.tmp), ".w.ckpt.k1ll3d.partial.tmp", ".hidden", "notes.partial.txt", "a.png"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    remove_stale_temporaries(tmp_path)
+    assert sorted(os.listdir(tmp_path)) == [".hidden", "a.png", "notes.partial.txt"]
+    remove_stale_temporaries(tmp_path / "missing")
+    left.discard()

@@ -14,7 +14,7 @@ from mindediting.data.video_av import DEFAULT_CRF, H264Writer, as_rate, join_seg
 from mindediting.data.video_io import write_png
 from mindediting.engine.tiling import window_starts
 from mindediting.metrics import calculate_psnr
-from mindediting.utils.atomic import check_writable_dir, write_text_atomic
+from mindediting.utils.atomic import check_writable_dir, remove_stale_temporaries, write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -115,11 +115,8 @@ class OutputRun:
             shutil.rmtree(self.parts, ignore_errors=True)
             state = self.state
         os.makedirs(self.parts, exist_ok=True)
-        # temporaries of a killed run (utils.atomic names them .<name>.<random>.partial<suffix>)
-        for folder in (self.parts, self.png_dir):
-            for leftover in os.listdir(folder) if os.path.isdir(folder) else ():
-                if leftover.startswith(".") and ".partial" in leftover:
-                    os.remove(os.path.join(folder, leftover))
+        for folder in (self.parts, self.png_dir):  # a killed run's half-written segments and PNGs
+            remove_stale_temporaries(folder)
         self.state = state
         if state["segments"]:
             logger.info("resuming: %d of %d segments done (%d frames)", len(state["segments"]),

@@ -23,7 +23,7 @@ import os
 import tempfile
 
 __all__ = ["AtomicPath", "AtomicWriterMixin", "atomic_path", "check_writable_dir", "discard_pending", "fsync_dir",
-           "fsync_file", "write_bytes_atomic", "write_text_atomic"]
+           "fsync_file", "remove_stale_temporaries", "write_bytes_atomic", "write_text_atomic"]
 
 # AtomicPath objects whose temporary file still exists (neither committed nor discarded)
 _PENDING = {}
@@ -130,6 +130,18 @@ def discard_pending():
     for target in pending:
         target.discard()
     return len(pending)
+
+
+def remove_stale_temporaries(folder):
+    """Remove from ``folder`` the temporary files of atomic writes a killed process (``kill -9``, power loss) left
+    behind: those :func:`discard_pending` never saw. Only names this module makes (``.<name>.<random>.partial*``)
+    are touched; a missing folder is fine. Call it before writing into ``folder`` again."""
+    folder = str(folder)
+    if not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        if name.startswith(".") and ".partial" in name:
+            _remove(os.path.join(folder, name))
 
 
 def fsync_file(path):

@@ -67,12 +67,11 @@ def spynet_of(path):
     from mindediting.convert.weights import is_torch_file, load_into, read_weights
     from mindediting.models import build_model
 
-    if not is_torch_file(path):
-        params = read_weights(path)
-        if any(k.startswith("spynet.") for k in params):
-            inner = {k[len("spynet."):]: v for k, v in params.items() if k.startswith("spynet.")}
-            return load_into(build_model("spynet"), inner, f"{path} (its spynet.* weights)")
-    return build_model("spynet", pretrained=path)
+    if is_torch_file(path):
+        return build_model("spynet", pretrained=path)
+    params = read_weights(path)
+    inner = {k[len("spynet."):]: v for k, v in params.items() if k.startswith("spynet.")}
+    return load_into(build_model("spynet"), inner or params, f"{path} (its spynet.* weights)" if inner else path)
 
 
 def main(argv=None):
