@@ -24,6 +24,21 @@ Cases, each in its own subprocess:
 * ``sci_activations``: the same estimate for an SCI recipe (``--sci_config``, default MetaSCI's DAVIS recipe):
   peak resident memory of two graph-mode ``SCITrainer`` steps at batch 1 and 2 (the recipe's crop size and frames,
   a DAVIS-layout folder of bikes.mp4 frames), extrapolated linearly to the recipe's batch per device.
+* ``vrt_activations``: the same estimate for a VRT recipe (``--vrt_config``, default 001's): peak resident memory of
+  two ``VideoTrainer`` steps (``--vrt_mode``, all parameter groups: ``fix_iter`` 0) on the recipe's own sample
+  (batch 1, its frames and GT patch; VRT needs LR patches of at least 64x64, full 8x8 windows at 1/8 scale, so the
+  recipe's 64x64 is also the smallest) at the recipe's width, heads and windows but few TMSA blocks: one process
+  per ``--vrt_variants`` entry ``D:R:RATIO`` (every stage of depth D split into int(D * RATIO) mutual- and the rest
+  self-attention blocks, every reconstruction group of depth R; a group's blocks alternate unshifted and shifted
+  windows). A least-squares fit of the peak (and of peak minus the resident memory before the first step, the
+  step's own part) as a constant plus a cost per block of each kind (mutual, self, reconstruction; unshifted or
+  shifted) added to every stage or group gives the recipe's depth (a shifted kind no variant measures is counted
+  as its unshifted twin, and said so); the device estimate adds float32 weights and Adam moments. The default
+  variants peak below 14 GB for 001. ``--vrt_recompute`` (graph mode) adds a run with
+  ``train.recompute: true`` of the first variant. At the official 001 depth neither mode fitted in 14 GB here even
+  at 2 frames (graph: compilation alone passed 14 GB; it also needs ``--recursion_limit``: AdamW's loop over 1412
+  gradients exceeds MindSpore's default call depth), hence the default: PyNative and reduced depth (graph mode
+  passed 14 GB even for the variant 1:0:0.75, with or without recompute).
 * ``overlap``: the training loop with its loader slowed by a sleep per sample so that a batch takes about one step
   (``--loader_workers`` max workers prefetching): seconds per iteration against max(load, step) and load + step.
 * ``msrun``: ``train.py`` under ``scripts/run_distribute_train_gpu.sh`` (msrun, CPU collectives) with 1 and 2
@@ -32,6 +47,7 @@ Cases, each in its own subprocess:
     python benchmarks/bench_train.py --out /tmp/bench_train.md
     python benchmarks/bench_train.py --cases step --mid_channels 64 --num_blocks 30 --steps 3   # official width
     python benchmarks/bench_train.py --cases sci_activations   # MetaSCI DAVIS recipe's device memory
+    python benchmarks/bench_train.py --cases vrt_activations   # VRT 001 recipe's device memory
 """
 import argparse
 import json
@@ -50,7 +66,8 @@ sys.path.insert(0, REPO)
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", default=["loader", "step", "amp", "overlap", "msrun"],
-                        choices=["loader", "step", "amp", "overlap", "msrun", "activations", "sci_activations"])
+                        choices=["loader", "step", "amp", "overlap", "msrun", "activations", "sci_activations",
+                                 "vrt_activations"])
     parser.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "bench_train"),
                         help="where the REDS-layout data, LMDBs and run directories go (reused between runs)")
     parser.add_argument("--clips", type=int, default=4)
@@ -71,6 +88,21 @@ def parse_args(argv=None):
     parser.add_argument("--recipe_batch", type=int, default=4, help="activations case: batch per device")
     parser.add_argument("--sci_config", default="configs/metasci/metasci_davis.yaml",
                         help="sci_activations case: the SCI training recipe")
+    parser.add_argument("--vrt_config", default="configs/vrt/001_VRT_videosr_bi_REDS_6frames.yaml",
+                        help="vrt_activations case: the VRT training recipe")
+    parser.add_argument("--vrt_variants", nargs="+", default=["1:0:0.75", "2:0:0.75", "3:0:0.75", "2:0:0", "1:1:0.75"],
+                        metavar="D:R:RATIO", help="vrt_activations case: reduced-depth variants (stage depth, "
+                        "reconstruction group depth, mutual-attention ratio), one process each")
+    parser.add_argument("--vrt_mode", default="pynative", choices=["graph", "pynative"],
+                        help="vrt_activations case: execution mode (graph: the recipe's, but its compilation of "
+                             "the official 001 step took more than 14 GB RSS here; PyNative compiles nothing)")
+    parser.add_argument("--vrt_recompute", action="store_true",
+                        help="vrt_activations case: one more run with train.recompute true at the first frame count")
+    parser.add_argument("--recursion_limit", type=int, default=10000,
+                        help="vrt_activations case: mindspore.set_recursion_limit (graph mode: the 001 step "
+                             "exceeds the default 1000)")
+    parser.add_argument("--cpu_threads", type=int, default=1,
+                        help="vrt_activations case: MindSpore CPU kernel threads (system.cpu_threads)")
     parser.add_argument("--modes", nargs="+", default=["pynative", "graph"], choices=["pynative", "graph"])
     parser.add_argument("--msrun_workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--out", help="also write the tables to this markdown file")
@@ -148,6 +180,74 @@ def sci_config(args, root, batch, run_dir):
                         save_interval=10 ** 9, log_interval=10 ** 9, output_dir=run_dir, mask_path=None,
                         mask_shape=[size, size, frames])
     cfg["system"].update(device_target="CPU", mode="graph")
+    return cfg
+
+
+VRT_KINDS = ("mutual", "mutual shifted", "self", "self shifted", "recon.", "recon. shifted")
+
+
+def vrt_counts(depth, recon, ratio):
+    """TMSA blocks of each of :data:`VRT_KINDS` per stage (mutual, self) or per reconstruction group: a stage of
+    ``depth`` has int(depth * ratio) mutual- and then self-attention blocks; a group's blocks alternate between
+    unshifted and shifted windows, starting unshifted."""
+    mutual = int(depth * ratio)
+    return tuple(n for count in (mutual, depth - mutual, recon) for n in ((count + 1) // 2, count // 2))
+
+
+def vrt_variant(text):
+    """``D:R:RATIO`` -> (model args overrides, :func:`vrt_counts`)."""
+    depth, recon, ratio = text.split(":")
+    depth, recon, ratio = int(depth), int(recon), float(ratio)
+    return {"depths": [depth] * 7 + [recon] * 6, "mul_attn_ratio": ratio}, vrt_counts(depth, recon, ratio)
+
+
+def vrt_blocks(model_args):
+    """The recipe's :func:`vrt_counts`; the fit assumes 7 stages of one depth and 6 reconstruction groups of another."""
+    depths, ratio = [int(d) for d in model_args["depths"]], float(model_args.get("mul_attn_ratio", 0.75))
+    if len(depths) != 13 or len(set(depths[:7])) != 1 or len(set(depths[7:])) != 1:
+        raise SystemExit(f"bench_train: vrt_activations fits 7 equal stages and 6 equal groups, not depths {depths}")
+    return vrt_counts(depths[0], depths[7], ratio)
+
+
+def vrt_fit(runs, full):
+    """Least squares of ``value`` over (constant, blocks of each kind that varies between the runs); ``runs`` is
+    [(counts, value)]. A kind that does not vary is in the constant when the recipe has as many; a shifted kind
+    that no run varies costs as its unshifted twin (an assumption, returned in ``assumed``). Returns (costs by kind,
+    constant, estimate at ``full``, largest residual, assumed kinds) or None when the runs do not determine it."""
+    import numpy as np
+
+    counts = np.array([c for c, _ in runs], dtype=float)
+    varies = [k for k in range(len(VRT_KINDS)) if len(set(counts[:, k])) > 1]
+    design = np.column_stack([np.ones(len(runs))] + [counts[:, k] for k in varies])
+    if np.linalg.matrix_rank(design) < design.shape[1]:
+        return None
+    values = np.array([v for _, v in runs])
+    coef = np.linalg.lstsq(design, values, rcond=None)[0]
+    costs = dict(zip(varies, coef[1:]))
+    estimate, assumed = float(coef[0] + sum(costs[k] * full[k] for k in varies)), []
+    for k in range(len(VRT_KINDS)):
+        if k in varies or full[k] == counts[0, k]:
+            continue
+        if k % 2 == 0 or k - 1 not in costs:
+            return None
+        estimate += costs[k - 1] * (full[k] - counts[0, k])
+        assumed.append(k)
+    return costs, float(coef[0]), estimate, float(np.max(np.abs(design @ coef - values))), assumed
+
+
+def vrt_config(args, gt_root, lq_root, variant, recompute, run_dir):
+    """The VRT recipe with the blocks of ``variant`` (:func:`vrt_variant`), batch 1, two iterations with every
+    parameter group training (``fix_iter`` 0: the larger step, after the recipe's fixed phase), no validation or
+    data workers, in ``--vrt_mode`` (PyNative synchronous, as VRT's inference runs it)."""
+    from mindediting.config import load_config
+
+    cfg = load_config(os.path.join(REPO, args.vrt_config))
+    cfg["model"]["args"].update(vrt_variant(variant)[0])
+    cfg["train"].update(dataset="reds", gt_root=gt_root, lq_root=lq_root, val_partition="none", batch_size=1,
+                        num_workers=0, total_iters=2, fix_iter=0, val_interval=0, save_interval=10 ** 9,
+                        log_interval=10 ** 9, output_dir=run_dir, recompute=recompute)
+    cfg["system"].update(device_target="CPU", mode=args.vrt_mode, cpu_threads=args.cpu_threads,
+                         pynative_synchronize=True)
     return cfg
 
 
@@ -262,18 +362,37 @@ def worker_activations(spec):
     from mindediting.engine.runtime import setup_runtime
     from mindediting.engine.sci_trainer import SCITrainer
     from mindediting.engine.video_trainer import VideoTrainer
-    from mindediting.utils.peak_rss import own_peak_rss
+    from mindediting.utils.peak_rss import own_peak_rss, status_mib
 
     cfg = spec["cfg"]
+    if spec.get("recursion_limit"):
+        # VRT 001's step: AdamW's per-parameter loop over 1412 gradients exceeds MindSpore's default call depth
+        # (1000) in compilation; a deeper limit needs a larger C stack
+        import resource
+
+        import mindspore as ms
+
+        _, hard = resource.getrlimit(resource.RLIMIT_STACK)
+        resource.setrlimit(resource.RLIMIT_STACK, (hard, hard))
+        ms.set_recursion_limit(spec["recursion_limit"])
     setup_runtime(cfg, argparse.Namespace(device_target=None, mode=None))
+    if cfg["system"].get("pynative_synchronize") and cfg["system"]["mode"] == "pynative":
+        import mindspore as ms
+
+        ms.set_context(pynative_synchronize=True)  # what load_network does for VRT: ops on the calling thread
     trainer = (SCITrainer if spec.get("trainer") == "sci" else VideoTrainer)(cfg, progress=False)
     fields = next(trainer.loader)[:-1]
     trainer.loader.close()
+    before = status_mib("VmRSS")  # framework, network, Adam moments and the batch
+    times = []
     for _ in range(2):
+        tic = time.perf_counter()
         trainer.train_step(*fields)
+        times.append(time.perf_counter() - tic)
     params = sum(int(p.size) for p in trainer.net.trainable_params())
     # VmHWM, not ru_maxrss: the latter would carry the parent's peak into this worker
-    return {"peak_mb": own_peak_rss() / 2**20, "params": params}
+    return {"peak_mb": own_peak_rss() / 2**20, "params": params, "before_mb": before, "first_s": times[0],
+            "step_s": times[1]}
 
 
 def run_worker(spec):
@@ -327,6 +446,45 @@ def table(header, rows):
     return "\n".join(lines)
 
 
+def vrt_section(args, recipe, runs):
+    """Table of the VRT runs and the fit extrapolated to the recipe's depth (runs without recompute)."""
+    train, model_args = recipe["train"], recipe["model"]["args"]
+    scale = int((recipe.get("data") or {}).get("scale") or 4)
+    lr, frames = int(train["patch_size"]) // scale, int(train["num_frames"])
+    full = vrt_blocks(model_args)
+
+    def blocks(counts):
+        return ", ".join(f"{n} {kind}" for kind, n in zip(VRT_KINDS, counts) if n) or "none"
+
+    rows = [(variant, blocks(vrt_variant(variant)[1]), "on" if rc else "off") + (
+        ("error: " + r["error"], "-", "-", "-", "-") if "error" in r else
+        (f"{r['params'] / 1e6:.2f}", f"{r['before_mb']:.0f}", f"{r['peak_mb']:.0f}", f"{r['first_s']:.0f}",
+         f"{r['step_s']:.0f}")) for variant, rc, r in runs]
+    text = (f"VRT training step memory ({args.vrt_config}: the recipe's width, heads and windows with fewer TMSA "
+            f"blocks; batch 1 x {frames} frames of {lr}x{lr} LR, fix_iter 0; {args.vrt_mode} mode, float32, CPU "
+            f"peak RSS, {args.cpu_threads} kernel thread(s); bikes.mp4 frames; {os.cpu_count()} CPUs, load average "
+            f"{os.getloadavg()[0]:.2f}; blocks per stage / per reconstruction group; the recipe: {blocks(full)})"
+            "\n\n" + table(["variant", "blocks", "recompute", "M parameters", "RSS before step MB", "peak RSS MB",
+                             "first step s", "second step s"], rows))
+    ok = [(vrt_variant(v)[1], r) for v, rc, r in runs if not rc and "error" not in r]
+    peak = vrt_fit([(c, r["peak_mb"]) for c, r in ok], full) if ok else None
+    step = vrt_fit([(c, r["peak_mb"] - r["before_mb"]) for c, r in ok], full) if ok else None
+    if peak is None or step is None:
+        return text + "\n\n(the runs do not determine every kind of block of the recipe: no extrapolation)"
+    from mindediting.models import build_model
+
+    params = sum(int(p.size) for p in build_model(recipe["model"]["name"], **model_args).trainable_params())
+    states = params * 3 * 4 / 2 ** 20  # float32 weights, Adam m and v (the gradients are part of the step)
+    costs = ", ".join(f"{VRT_KINDS[k]} {c:.0f}" for k, c in peak[0].items())
+    assumed = "".join(f"; {VRT_KINDS[k]} blocks counted as {VRT_KINDS[k - 1]} ones (not measured)" for k in peak[4])
+    return text + (
+        f"\n\nPeak MB per block added to every stage / group: {costs}; constant {peak[1]:.0f} (least squares over "
+        f"{len(ok)} runs, largest residual {peak[3]:.0f} MB{assumed}). At the recipe's depth ({params / 1e6:.2f} M "
+        f"parameters): CPU peak {peak[2] / 1024:.1f} GB; per device the step's part (peak minus the RSS before the "
+        f"first step) {step[2] / 1024:.1f} GB + weights and Adam moments {states:.0f} MB = "
+        f"{(step[2] + states) / 1024:.1f} GB (estimate from CPU activations, not a device measurement)")
+
+
 def main(argv=None):
     args = parse_args(argv)
     if args.worker:
@@ -342,7 +500,7 @@ def main(argv=None):
 
     os.makedirs(args.workdir, exist_ok=True)
     sections = []
-    if set(args.cases) - {"sci_activations"}:  # the BasicVSR cases and their REDS-layout data
+    if set(args.cases) - {"sci_activations", "vrt_activations"}:  # the BasicVSR cases and their REDS-layout data
         stores = make_data(args)
         load = os.getloadavg()
         head = (f"BasicVSR training benchmark: mid_channels {args.mid_channels}, num_blocks {args.num_blocks}, "
@@ -363,6 +521,22 @@ def main(argv=None):
         jobs += [("activations", frames, None) for frames in (args.num_frames, 2 * args.num_frames)]
     if "sci_activations" in args.cases:
         jobs += [("sci_activations", batch, None) for batch in (1, 2)]
+    if "vrt_activations" in args.cases:
+        from mindediting.config import load_config
+
+        if args.vrt_recompute and args.vrt_mode != "graph":
+            raise SystemExit("bench_train: --vrt_recompute needs --vrt_mode graph (PyNative refuses recompute for "
+                             "VRT's stages)")
+        vrt_recipe = load_config(os.path.join(REPO, args.vrt_config))
+        vrt_blocks(vrt_recipe["model"]["args"])
+        patch, frames = int(vrt_recipe["train"]["patch_size"]), int(vrt_recipe["train"]["num_frames"])
+        # a REDS-layout set of bikes.mp4 frames large enough for the recipe's patch and frames
+        vrt_args = argparse.Namespace(**dict(vars(args), frames=max(args.frames, frames),
+                                             gt_size=[max(size, patch) for size in args.gt_size]))
+        vrt_data = make_data(vrt_args)["lmdb"]
+        jobs += [("vrt_activations", variant, False) for variant in args.vrt_variants]
+        if args.vrt_recompute:
+            jobs += [("vrt_activations", args.vrt_variants[0], True)]
     if "msrun" in args.cases:
         jobs += [("msrun", None, n) for n in args.msrun_workers]
     results = []
@@ -389,6 +563,12 @@ def main(argv=None):
             shutil.rmtree(run_dir, ignore_errors=True)
             res = run_worker({"case": "activations", "trainer": "sci",
                               "cfg": sci_config(args, make_davis(args), what, run_dir)})
+        elif case == "vrt_activations":
+            run_dir = os.path.join(args.workdir, f"run_vrt_activations_{what.replace(':', '_')}"
+                                             f"{'_recompute' if n else ''}")
+            shutil.rmtree(run_dir, ignore_errors=True)
+            res = run_worker({"case": "activations", "cfg": vrt_config(args, *vrt_data, what, n, run_dir),
+                              "recursion_limit": args.recursion_limit})
         elif case == "overlap":
             run_dir = os.path.join(args.workdir, "run_overlap")
             shutil.rmtree(run_dir, ignore_errors=True)
@@ -460,6 +640,9 @@ def main(argv=None):
                         f"\n\n{per_sample:.0f} MB per sample; at the recipe's batch {batch}: "
                         f"{(r1['peak_mb'] + per_sample * (batch - b1)) / 1024:.1f} GB (an upper bound from the CPU "
                         "backend, not a device measurement)")
+    vrt = [(what, n, r) for case, what, n, r in results if case == "vrt_activations"]
+    if vrt:
+        sections.append(vrt_section(args, vrt_recipe, vrt))
     text = "\n\n".join(sections) + "\n"
     print(text)
     if args.out:
