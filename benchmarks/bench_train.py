@@ -246,8 +246,7 @@ def vrt_config(args, gt_root, lq_root, variant, recompute, run_dir):
     cfg["train"].update(dataset="reds", gt_root=gt_root, lq_root=lq_root, val_partition="none", batch_size=1,
                         num_workers=0, total_iters=2, fix_iter=0, val_interval=0, save_interval=10 ** 9,
                         log_interval=10 ** 9, output_dir=run_dir, recompute=recompute)
-    cfg["system"].update(device_target="CPU", mode=args.vrt_mode, cpu_threads=args.cpu_threads,
-                         pynative_synchronize=True)
+    cfg["system"].update(device_target="CPU", mode=args.vrt_mode, cpu_threads=args.cpu_threads)
     return cfg
 
 
@@ -359,7 +358,7 @@ def worker_overlap(spec):
 
 def worker_activations(spec):
     """Peak RSS after two graph-mode steps (the second allocates what the first compiled), and the parameter count."""
-    from mindediting.engine.runtime import setup_runtime
+    from mindediting.engine.runtime import apply_pynative_synchronize, setup_runtime
     from mindediting.engine.sci_trainer import SCITrainer
     from mindediting.engine.video_trainer import VideoTrainer
     from mindediting.utils.peak_rss import own_peak_rss, status_mib
@@ -376,10 +375,7 @@ def worker_activations(spec):
         resource.setrlimit(resource.RLIMIT_STACK, (hard, hard))
         ms.set_recursion_limit(spec["recursion_limit"])
     setup_runtime(cfg, argparse.Namespace(device_target=None, mode=None))
-    if cfg["system"].get("pynative_synchronize") and cfg["system"]["mode"] == "pynative":
-        import mindspore as ms
-
-        ms.set_context(pynative_synchronize=True)  # what load_network does for VRT: ops on the calling thread
+    apply_pynative_synchronize(cfg)  # as inference runs VRT: ops on the calling thread
     trainer = (SCITrainer if spec.get("trainer") == "sci" else VideoTrainer)(cfg, progress=False)
     fields = next(trainer.loader)[:-1]
     trainer.loader.close()

@@ -47,26 +47,31 @@ def setup_runtime(cfg, args=None, inference=False):
     logging.getLogger(__name__).info("MindSpore %s on %s, %s mode", ms.__version__, device, mode)
 
 
+def apply_pynative_synchronize(cfg):
+    """PyNative ops on the calling thread instead of the asynchronous launch queue: the spec's default (VRT: it
+    halves its CPU time on CPU), ``system.pynative_synchronize`` overrides it. Numbers are unchanged."""
+    from mindediting import registry
+
+    system = cfg.get("system") or {}
+    sync = system.get("pynative_synchronize")
+    if sync is None:
+        sync = registry.get(cfg["model"]["name"]).pynative_synchronize
+    if sync and system.get("mode") != "graph":
+        import mindspore as ms
+
+        ms.set_context(pynative_synchronize=True)
+
+
 def build_network(cfg):
     """``model.name`` built with ``model.args`` in inference mode, prepared for ``system.mode``."""
     from mindediting import registry
 
     name = cfg["model"]["name"]
-    spec = registry.get(name)
     net = registry.build_model(name, **(cfg["model"].get("args") or {}))
-    system = cfg.get("system") or {}
-    mode = system.get("mode")
+    mode = (cfg.get("system") or {}).get("mode")
     if mode in ("graph", "hybrid") and hasattr(net, "detect_mirror"):
         net.detect_mirror = False  # a host-side test: not expressible in a compiled graph
-    # PyNative ops on the calling thread instead of the asynchronous launch queue: the spec's default (VRT: it
-    # halves its CPU time on CPU), system.pynative_synchronize overrides it. Numbers are unchanged.
-    sync = system.get("pynative_synchronize")
-    if sync is None:
-        sync = spec.pynative_synchronize
-    if sync and mode != "graph":
-        import mindspore as ms
-
-        ms.set_context(pynative_synchronize=True)
+    apply_pynative_synchronize(cfg)
     if mode == "hybrid":
         if hasattr(net, "jit_stages"):
             net.jit_stages()
