@@ -1,4 +1,4 @@
-"""The shipped checkpoints give bit-identical outputs to the ones frozen before the registry/loader/trainer refactor.
+"""The shipped checkpoints give the outputs frozen before the registry/loader/trainer refactor.
 
 ``tests/data/shipped_outputs/<model>_<mode>.npz`` hold real inputs and the float32 outputs of
 ``pretrained/<model>_small_skvideo.ckpt`` computed at commit 78ce841 (``generate.py`` there says how):
@@ -14,8 +14,13 @@ The network comes from ``build_model`` with the configs' ``model.args`` and the 
 MindSpore calls (not the project's loaders, whose API is being changed). Modes are set up as the base commit's
 ``engine/runtime.py`` did: graph = ``set_context(mode=GRAPH_MODE)``; hybrid = PyNative context and
 ``net.jit_stages()``; both turn BasicVSR's host-side mirror test off (``detect_mirror = False``).
-``infer_basicvsr_demo.json`` holds the sha256 of the PNGs written by the README's infer.py demo (3 frames).
-The numbers are those of this machine's CPU kernels (oneDNN capped at AVX2 by ``mindediting/__init__.py``).
+``infer_basicvsr_demo.json`` holds the sha256 of the PNGs written by the README's infer.py demo (3 frames) and
+``infer_basicvsr_demo_quarter.npz`` those frames reduced 4x (``cv2.INTER_AREA``).
+
+Bit-identical on the CPU that froze them (oneDNN capped at AVX2 by ``mindediting/__init__.py``). Another CPU's
+kernels may round differently: on an AVX-512 Xeon (Sapphire Rapids) the outputs differed by up to 4.2e-7 and one
+of the three PNGs by a few 8-bit levels here and there. So outputs are compared within 2e-6, and the PNGs through
+their 4x reductions within one level (the JSON's hashes, from the freezing CPU, name the files).
 """
 import hashlib
 import json
@@ -73,7 +78,7 @@ def load_weights(net, path):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_shipped_checkpoint_output_is_bit_identical(case, mindspore_context):
+def test_shipped_checkpoint_output_matches_frozen(case, mindspore_context):
     ms = mindspore_context
     from mindediting.models import build_model
 
@@ -93,13 +98,14 @@ def test_shipped_checkpoint_output_is_bit_identical(case, mindspore_context):
 
     expected = stored["output"]
     assert out.dtype == expected.dtype == np.float32 and out.shape == expected.shape, (out.dtype, out.shape)
-    assert np.array_equal(out, expected), (
-        f"{case}: output differs from the frozen one (max abs diff {np.abs(out - expected).max():.3g}, "
-        f"{int(np.count_nonzero(out != expected))} of {out.size} values)"
+    diff = np.abs(out - expected)
+    assert diff.max() <= 2e-6, (
+        f"{case}: output differs from the frozen one (max abs diff {diff.max():.3g}, "
+        f"{int(np.count_nonzero(diff > 2e-6))} of {out.size} values above 2e-6)"
     )
 
 
-def test_infer_demo_pngs_are_bit_identical(tmp_path, monkeypatch, mindspore_context):
+def test_infer_demo_pngs_match_frozen(tmp_path, monkeypatch, mindspore_context):
     pytest.importorskip("skvideo")
     with open(os.path.join(DATA, "infer_basicvsr_demo.json")) as fh:
         frozen = json.load(fh)
@@ -109,6 +115,8 @@ def test_infer_demo_pngs_are_bit_identical(tmp_path, monkeypatch, mindspore_cont
 
     assert infer.main(INFER_ARGV + ["--output_dir", str(tmp_path)]) == 0
 
+    import cv2
+
     written = {}
     for root, _, files in os.walk(tmp_path):
         for name in files:
@@ -116,4 +124,11 @@ def test_infer_demo_pngs_are_bit_identical(tmp_path, monkeypatch, mindspore_cont
                 path = os.path.join(root, name)
                 with open(path, "rb") as fh:
                     written[os.path.relpath(path, tmp_path)] = hashlib.sha256(fh.read()).hexdigest()
-    assert written == frozen["png_sha256"]
+    assert sorted(written) == sorted(frozen["png_sha256"])
+    quarter = np.load(os.path.join(DATA, "infer_basicvsr_demo_quarter.npz"))["frames"]
+    for i, name in enumerate(sorted(written)):
+        image = cv2.imread(os.path.join(str(tmp_path), name), cv2.IMREAD_UNCHANGED)
+        assert image.shape == (4 * quarter.shape[1], 4 * quarter.shape[2], 3), (name, image.shape)
+        reduced = cv2.resize(image, (quarter.shape[2], quarter.shape[1]), interpolation=cv2.INTER_AREA)
+        levels = np.abs(reduced.astype(int) - quarter[i]).max()
+        assert levels <= 1, f"{name}: its 4x reduction differs from the frozen one by {levels} levels"
