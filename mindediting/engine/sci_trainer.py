@@ -5,7 +5,7 @@ Recipe (``train`` section; defaults = the cacti toolbox / EfficientSCI / Q-SCI t
 * samples: :class:`mindediting.data.sci_train.SCITrainSet` (DAVIS layout or LMDB, toolbox augmentation,
   measurement ``sum_k mask_k * x_k`` made on the fly; mask from ``mask_path`` / ``mask_shape``);
 * loss ``sqrt(MSE)`` between the (last) network output and the frames; torch-exact Adam
-  (``mindspore.experimental.optim.AdamW``, ``weight_decay`` 0 by default), ``lr`` 1e-4, no schedule;
+  (``mindediting.optim.AdamW``, ``weight_decay`` 0 by default), ``lr`` 1e-4, no schedule;
 * ``epochs`` (x batches per epoch per device = iterations; ``total_iters`` overrides); a checkpoint every
   ``save_interval`` iterations and six-gray validation (the ``data`` section, scenes present under
   ``data.root``) every ``val_interval`` iterations, both once per epoch when null (the toolbox's runtime);
@@ -77,7 +77,7 @@ class SCITrainer(TrainLoop):
 
     def __init__(self, cfg, run_dir=None, rank=0, world_size=1, progress=True):
         import mindspore as ms
-        from mindspore.experimental.optim import AdamW
+        from mindediting.optim import AdamW
 
         from mindediting import registry
         from mindediting.data.sci_train import SCITrainSet, build_train_mask

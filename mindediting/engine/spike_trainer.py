@@ -10,7 +10,7 @@ Recipe (``train`` section; see ``configs/spikling/spikling_train_skvideo.yaml``)
 * loss ``l2_vgg``: ``loss_weights.l2 * MSE(fake, real) + loss_weights.vgg * VGG(real, fake)`` (upstream 100
   and 1), the VGG term on VGG19 ``features[:vgg_end]`` from ``train.vgg_weights`` (torchvision checkpoint).
   Without that file the VGG weight is set to 0 and a warning says so (L2-only training);
-* torch-exact Adam (``mindspore.experimental.optim.AdamW``, weight decay 0), ``lr`` 2e-4, ``betas``
+* torch-exact Adam (``mindediting.optim.AdamW``, weight decay 0), ``lr`` 2e-4, ``betas``
   (0.5, 0.999), constant learning rate;
 * ``epochs`` (upstream 50) -> iterations = epochs x batches per epoch, unless ``total_iters`` is given;
   validation every ``val_interval`` iterations on the windows of ``eval_dir`` (PSNR/SSIM of the uint8 output
@@ -82,7 +82,7 @@ class SpikeTrainer(TrainLoop):
 
     def __init__(self, cfg, run_dir=None, rank=0, world_size=1, progress=True):
         import mindspore as ms
-        from mindspore.experimental.optim import AdamW
+        from mindediting.optim import AdamW
 
         from mindediting.data.spike_train import SpikeTrainSet
         from mindediting.data.transforms import TrainLoader

@@ -3,7 +3,7 @@
 
 Recipe (``train`` section of the config, defaults = mmagic ``basicvsr_2xb4_reds4``):
 
-* Charbonnier loss (``loss_eps`` 1e-12), torch-exact Adam (``mindspore.experimental.optim.AdamW`` with
+* Charbonnier loss (``loss_eps`` 1e-12), torch-exact Adam (``mindediting.optim.AdamW`` with
   weight decay 0), ``betas`` (0.9, 0.99), ``lr`` 2e-4;
 * cosine-restart schedule: ``periods`` (e.g. [300000]), ``restart_weights``, ``eta_min`` (absolute, for
   both groups), evaluated at the 0-based iteration before each update (mmcv ``CosineRestartLrUpdaterHook``);
@@ -147,7 +147,7 @@ class VideoTrainer(TrainLoop):
 
     def __init__(self, cfg, run_dir=None, rank=0, world_size=1, progress=True):
         import mindspore as ms
-        from mindspore.experimental.optim import AdamW
+        from mindediting.optim import AdamW
 
         from mindediting.data.transforms import TrainLoader
         from mindediting.losses import CharbonnierLoss

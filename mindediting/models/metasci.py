@@ -159,13 +159,13 @@ def adapt_modulation(net, batches, mask_id, steps=10, lr=1e-3):
 
     ``batches``: an iterable cycled over, of ``(meas (B,1,H,W), mask (B,8,H,W), mask_s (B,1,H,W),
     gt (B,8,H,W))`` float32 numpy arrays made with the new mask. Loss: RMSE (the toolbox's
-    ``sqrt(MSE)``); optimiser: Adam (torch-exact ``mindspore.experimental.optim.AdamW``, no weight decay).
+    ``sqrt(MSE)``); optimiser: Adam (torch-exact ``mindediting.optim.AdamW``, no weight decay).
     The shared backbone is left untouched (only the modulation tensors get gradients; the rows of other
     masks receive zero gradient and Adam leaves them unchanged). Returns the loss of every step.
     """
     import itertools
 
-    from mindspore.experimental.optim import AdamW
+    from mindediting.optim import AdamW
 
     params = modulation_params(net)
     if not params:
