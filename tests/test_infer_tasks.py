@@ -457,20 +457,19 @@ def _peak_rss(argv):
 
 @pytest.mark.slow
 def test_memory_budget_holds_for_basicvsrpp(tmp_path):
-    """BasicVSR++ at its official width (random weights) on bikes downscaled x4 (160x68), 5 frames, 870 MiB: the
-    plan splits the clip into chunks of 3 frames (windows 0-2 and 2-4) and the peak RSS stays within the budget.
-    The budget is above the measured fit (771 MB + 1.99 KB per pixel: 834 MB) by about what 1 GiB left above it
-    for 10-frame chunks (982 MB), with 6 frames through the network instead of 20 (12 frames: windows 0-9, 2-11)."""
+    """BasicVSR++ at its official width (random weights) on bikes downscaled x4 (160x68), 5 frames, 950 MiB: the
+    plan splits the clip into chunks of 3 frames (windows 0-2 and 2-4; the spec's model: 940 MB for 3, 964 for 4)
+    and the peak RSS stays within the budget (916 MB measured on an AVX-512 Xeon, the hungrier of two CPUs).""" 
     from mindediting.config import load_config
 
     config = "configs/basicvsrpp/basicvsrpp_reds4.yaml"
     ckpt = str(tmp_path / "random.ckpt")
     ms.save_checkpoint(build_model("basicvsrpp", **load_config(config)["model"]["args"]), ckpt)
     status, output, peak = _peak_rss(["--config_path", config, "--downscale_input", "4", "--max_frames", "5",
-                                      "--ckpt", ckpt, "--max_memory", "870M", "--output_dir", str(tmp_path / "out")])
+                                      "--ckpt", ckpt, "--max_memory", "950M", "--output_dir", str(tmp_path / "out")])
     assert status == 0, output[-2000:]
-    assert "--max_memory 870M: chunks of 3 frames" in output
-    assert peak <= 870 * 2**20, peak / 2**20
+    assert "--max_memory 950M: chunks of 3 frames" in output
+    assert peak <= 950 * 2**20, peak / 2**20
 
 
 @pytest.mark.slow
