@@ -35,10 +35,9 @@ Cases, each in its own subprocess:
   shifted) added to every stage or group gives the recipe's depth (a shifted kind no variant measures is counted
   as its unshifted twin, and said so); the device estimate adds float32 weights and Adam moments. The default
   variants peak below 14 GB for 001. ``--vrt_recompute`` (graph mode) adds a run with
-  ``train.recompute: true`` of the first variant. At the official 001 depth neither mode fitted in 14 GB here even
-  at 2 frames (graph: compilation alone passed 14 GB; it also needs ``--recursion_limit``: AdamW's loop over 1412
-  gradients exceeds MindSpore's default call depth), hence the default: PyNative and reduced depth (graph mode
-  passed 14 GB even for the variant 1:0:0.75, with or without recompute).
+  ``train.recompute: true`` of the first variant. At the official 001 depth neither mode fitted in the host memory
+  here (graph: compilation alone passed 14 GB at 2 frames; PyNative: the first step passed 17 GB at 6), hence the
+  default: PyNative and reduced depth (graph mode passed 20 GB in compilation even for the variant 1:0:0.75).
 * ``overlap``: the training loop with its loader slowed by a sleep per sample so that a batch takes about one step
   (``--loader_workers`` max workers prefetching): seconds per iteration against max(load, step) and load + step.
 * ``msrun``: ``train.py`` under ``scripts/run_distribute_train_gpu.sh`` (msrun, CPU collectives) with 1 and 2
@@ -98,9 +97,6 @@ def parse_args(argv=None):
                              "the official 001 step took more than 14 GB RSS here; PyNative compiles nothing)")
     parser.add_argument("--vrt_recompute", action="store_true",
                         help="vrt_activations case: one more run with train.recompute true at the first frame count")
-    parser.add_argument("--recursion_limit", type=int, default=10000,
-                        help="vrt_activations case: mindspore.set_recursion_limit (graph mode: the 001 step "
-                             "exceeds the default 1000)")
     parser.add_argument("--cpu_threads", type=int, default=1,
                         help="vrt_activations case: MindSpore CPU kernel threads (system.cpu_threads)")
     parser.add_argument("--modes", nargs="+", default=["pynative", "graph"], choices=["pynative", "graph"])
@@ -364,16 +360,6 @@ def worker_activations(spec):
     from mindediting.utils.peak_rss import own_peak_rss, status_mib
 
     cfg = spec["cfg"]
-    if spec.get("recursion_limit"):
-        # VRT 001's step: AdamW's per-parameter loop over 1412 gradients exceeds MindSpore's default call depth
-        # (1000) in compilation; a deeper limit needs a larger C stack
-        import resource
-
-        import mindspore as ms
-
-        _, hard = resource.getrlimit(resource.RLIMIT_STACK)
-        resource.setrlimit(resource.RLIMIT_STACK, (hard, hard))
-        ms.set_recursion_limit(spec["recursion_limit"])
     setup_runtime(cfg, argparse.Namespace(device_target=None, mode=None))
     apply_pynative_synchronize(cfg)  # as inference runs VRT: ops on the calling thread
     trainer = (SCITrainer if spec.get("trainer") == "sci" else VideoTrainer)(cfg, progress=False)
@@ -563,8 +549,7 @@ def main(argv=None):
             run_dir = os.path.join(args.workdir, f"run_vrt_activations_{what.replace(':', '_')}"
                                              f"{'_recompute' if n else ''}")
             shutil.rmtree(run_dir, ignore_errors=True)
-            res = run_worker({"case": "activations", "cfg": vrt_config(args, *vrt_data, what, n, run_dir),
-                              "recursion_limit": args.recursion_limit})
+            res = run_worker({"case": "activations", "cfg": vrt_config(args, *vrt_data, what, n, run_dir)})
         elif case == "overlap":
             run_dir = os.path.join(args.workdir, "run_overlap")
             shutil.rmtree(run_dir, ignore_errors=True)
