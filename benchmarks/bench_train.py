@@ -353,7 +353,8 @@ def worker_overlap(spec):
 
 
 def worker_activations(spec):
-    """Peak RSS after two graph-mode steps (the second allocates what the first compiled), and the parameter count."""
+    """Peak RSS after two steps in the config's mode (the second allocates what a compiled first one built), the RSS
+    before them, both step times and the parameter count."""
     from mindediting.engine.runtime import apply_pynative_synchronize, setup_runtime
     from mindediting.engine.sci_trainer import SCITrainer
     from mindediting.engine.video_trainer import VideoTrainer

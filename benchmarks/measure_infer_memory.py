@@ -63,10 +63,11 @@ def main():
     args = parser.parse_args()
     from mindediting import registry
     from mindediting.config import load_config
+    from mindediting.engine.inference import padded
 
+    cfg = load_config(args.config_path, args.overrides)
     # pixels as plan_memory counts them: after the network's padding (VRT: 80x80 runs as 128x128)
-    pad = ((registry.get(load_config(args.config_path, args.overrides)["model"]["name"]).infer_memory or {})
-           .get("pad_multiple", 1))
+    pad = (registry.get(cfg["model"]["name"]).infer_memory or {}).get("pad_multiple", 1)
     with tempfile.TemporaryDirectory() as tmp:
         extra = shlex.split(args.infer_flags)
         if args.random_ckpt:
@@ -74,7 +75,6 @@ def main():
 
             from mindediting.registry import build_model
 
-            cfg = load_config(args.config_path, args.overrides)
             ckpt = os.path.join(tmp, "random.ckpt")
             ms.save_checkpoint(build_model(cfg["model"]["name"], **cfg["model"].get("args", {})), ckpt)
             extra += ["--ckpt", ckpt]
@@ -95,7 +95,7 @@ def main():
                 argv = ["--config_path", args.config_path, *flags, "--max_frames", str(chunk),
                         "--output_dir", os.path.join(tmp, f"c{chunk}_{h}x{w}"), *extra,
                         f"infer.chunk_frames={chunk}", "infer.chunk_overlap=0", "infer.tile=0", *args.overrides]
-                rows.append((chunk * (-(-h // pad) * pad) * (-(-w // pad) * pad), peak_rss(argv)))
+                rows.append((chunk * padded(h, pad) * padded(w, pad), peak_rss(argv)))
                 print(f"chunk {chunk:3d} x {w}x{h}: peak RSS {rows[-1][1] / 2**20:.0f} MB", flush=True)
     pixels, rss = (np.array(v, np.float64) for v in zip(*rows))
     slope, floor = np.polyfit(pixels, rss, 1)

@@ -1,8 +1,6 @@
 """mindediting.optim.AdamW: torch's AdamW update (checked against its formula in numpy) through the fused kernel, in
 PyNative and compiled, with the experimental AdamW's state names; a compiled step over 1100 parameters builds in
 bounded memory (the experimental AdamW fails there on call depth, and its compile memory grows superlinearly)."""
-import resource
-
 import numpy as np
 import pytest
 
@@ -11,6 +9,7 @@ from mindspore import Parameter, nn, ops
 
 from mindediting.engine.train_step import build_step
 from mindediting.optim import AdamW
+from mindediting.utils.peak_rss import own_peak_rss, reset_peak
 
 
 def torch_adamw(params, grads_per_step, lrs, betas, eps, weight_decay):
@@ -98,7 +97,8 @@ def test_compiled_step_over_1100_parameters():
     def loss_fn(x):
         return (net(x) ** 2).mean()
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    isolated = reset_peak()  # VmHWM from here on, not a peak an earlier test left in this worker
+    before = own_peak_rss()
     step = build_step(loss_fn, [opt], jit=True)
     x = ms.Tensor(np.ones(2, np.float32))
     first = float(step(x).asnumpy())
@@ -106,7 +106,8 @@ def test_compiled_step_over_1100_parameters():
     np.testing.assert_allclose(net.w[0].asnumpy(), 0.5 - 0.1, atol=1e-6)
     np.testing.assert_allclose(net.w[n - 1].asnumpy(), 0.5 + (n - 1) / n - 0.1, atol=1e-6)
     second = float(step(x).asnumpy())
-    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    grown_mb = (own_peak_rss() - before) / 2**20
     assert first == pytest.approx(np.sum(0.5 + np.arange(n) / n) ** 2, rel=1e-5)
     assert second == pytest.approx(np.sum(0.4 + np.arange(n) / n) ** 2, rel=1e-5)
-    assert grown_mb < 2048, grown_mb
+    if isolated:  # elsewhere the compile-depth and update checks above still hold
+        assert grown_mb < 2048, grown_mb

@@ -96,6 +96,11 @@ def parse_memory(text):
     return int(float(match.group(1)) * 1024 ** " kmgt".index(match.group(2) or " "))
 
 
+def padded(size, multiple):
+    """``size`` rounded up to a multiple of ``multiple``: what a network that pads its input runs on."""
+    return -(-size // multiple) * multiple
+
+
 def plan_memory(model, budget, frames, height, width):
     """``(chunk_frames, tile)`` keeping the peak host RSS within ``budget`` bytes.
 
@@ -110,10 +115,7 @@ def plan_memory(model, budget, frames, height, width):
     min_chunk, tile_multiple = model.get("min_chunk", 2), model.get("tile_multiple", 8)
     min_tile, pad_multiple = model.get("min_tile", 32), model.get("pad_multiple", 1)
 
-    def padded(size):
-        return -(-size // pad_multiple) * pad_multiple
-
-    height, width = padded(height), padded(width)
+    height, width = padded(height, pad_multiple), padded(width, pad_multiple)
     tile_multiple = max(tile_multiple, pad_multiple)
     floor = model["floor_mb"] * 2**20
     per_pixel = model["kb_per_pixel"] * 1024
